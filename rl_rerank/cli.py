@@ -1,0 +1,64 @@
+"""`rl-rerank` console script: one subcommand per module in rl_rerank/commands/.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int` and a one-line `HELP`.
+User errors (bad data, bad config) become one line on stderr and exit code 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rl_rerank import __version__
+from rl_rerank.errors import UserError
+
+# Order shown in --help: the pipeline from data to a report.
+COMMANDS = ["retrieve", "label", "sft", "rl", "rerank", "eval", "export", "demo"]
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"rl_rerank.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"rl_rerank.commands.{name}":
+            return None  # command not built yet
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rl-rerank", description="Train and evaluate LLM rerankers that reason.")
+    parser.add_argument("--version", action="version", version=f"rl-rerank {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _load(name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"rl-rerank {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rl-rerank {args.command}: interrupted (finished work is kept; run again to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Load a causal LM + tokenizer by hub id or path: dtype, device, optional LoRA and 4-/8-bit quantization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rl_rerank.errors import UserError
+from rl_rerank.models.embedded import resolve_model
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16", "auto": "auto"}
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: Any = "all-linear"
+
+    def peft_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type="CAUSAL_LM")
+
+
+@dataclass
+class ModelSpec:
+    """Everything that decides which weights are loaded and how."""
+
+    model: str | None = None  # hub id or path; None -> embedded SmolLM2
+    adapter: str | None = None  # LoRA adapter folder to apply on top
+    dtype: str = "float32"
+    device: str = "cpu"
+    quantization: str | None = None  # None, "4bit" (QLoRA / NF4) or "8bit"
+    extra: dict = field(default_factory=dict)
+
+
+def torch_dtype(name: str):
+    import torch
+
+    key = DTYPES.get(name)
+    if key is None:
+        raise UserError(f"unknown dtype {name!r}; expected one of {sorted(DTYPES)}")
+    return "auto" if key == "auto" else getattr(torch, key)
+
+
+def quantization_config(kind: str | None, dtype):
+    if kind is None:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if kind == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=dtype if dtype != "auto" else None)
+    if kind == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise UserError(f"unknown quantization {kind!r}; expected 4bit or 8bit")
+
+
+def disable_cpu_4bit_repacking(model) -> int:
+    """bitsandbytes' CPU path repacks 4-bit weights after the first eval forward, silently corrupting later
+    gradients (seen with 0.50.2); switching the AVX512-bf16 path off on each Linear4bit prevents it."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    n = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
+def load_tokenizer(model: str | None):
+    from transformers import AutoTokenizer
+
+    path = resolve_model(model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: bool = False):
+    """(model, tokenizer). `lora` adds a fresh trainable adapter; `spec.adapter` loads an existing one."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(spec.model)
+    if spec.adapter and not Path(spec.adapter, "adapter_config.json").is_file():
+        raise UserError(f"{spec.adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    dtype = torch_dtype(spec.dtype)
+    qconfig = quantization_config(spec.quantization, dtype)
+    kwargs: dict[str, Any] = {"dtype": dtype, **spec.extra}
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if qconfig is None:
+        model.to(spec.device)
+    else:
+        disable_cpu_4bit_repacking(model)
+    tokenizer = load_tokenizer(spec.model)
+    if spec.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, spec.adapter, is_trainable=trainable)
+    elif lora is not None:
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        if qconfig is not None:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = get_peft_model(model, lora.peft_config())
+    if not trainable:
+        model.eval()
+    return model, tokenizer
+
+
+def save_adapter(model, tokenizer, out: str | Path) -> Path:
+    """Save a PEFT adapter (or full model) plus tokenizer into `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
