@@ -1,0 +1,570 @@
+"""Training examples from sources: pointwise pairs, listwise windows, setwise sets, groupwise groups.
+
+One job: turn per-query pools (training/sources.py) into the rows the trainers read, for SFT
+(`prompt` + `completion` chat messages) or GRPO (`prompt` + reward columns). Every random choice (negatives,
+group sizes, positions, row order) comes from a generator seeded by (seed, qid), so a query's examples do not
+change when other queries are added or removed.
+
+Label rules (documented here because rewards and targets depend on them):
+- A document is *positive* when its judged grade >= `min_positive_grade` (default 1). Negatives are sampled
+  only among documents that are unjudged or judged <= 0, so a judged positive (any grade > 0) is never a
+  negative.
+- Pointwise / groupwise SFT targets are integers 0..10: a teacher score when the source has one, otherwise the
+  judged grade g mapped by `grade_map` when given, else round-half-up(10 * g / G) with G the highest grade of
+  the qrels (binary BEIR: 1 -> 10; TREC DL 0-3: 1 -> 3, 2 -> 7, 3 -> 10); unjudged or g <= 0 -> 0.
+- Listwise targets: documents by descending grade, ties kept in prompt (first-stage) order; a teacher
+  permutation replaces this when the source has one, with its reasoning.
+- GRPO reward columns carry raw grades (max(g, 0)), not mapped scores: rewards compute NDCG from grades.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rl_rerank.data.atomic import atomic_open
+from rl_rerank.data.types import Candidate
+from rl_rerank.errors import ConfigError, DataError, UserError
+from rl_rerank.training.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
+
+log = logging.getLogger(__name__)
+
+PARADIGMS = ("pointwise", "listwise", "setwise", "groupwise")
+MODES = ("sft", "grpo")
+
+
+@dataclass
+class BuildSettings:
+    """How examples are built from a source (embeddable in a trainer's YAML config under `data:`)."""
+
+    paradigm: str = field(default="pointwise", metadata={"help": f"one of {PARADIGMS}"})
+    mode: str = field(default="sft", metadata={"help": "sft (prompt + completion) or grpo (prompt + reward columns)"})
+    reasoning: bool = field(default=False, metadata={"help": "ask for <think> reasoning in prompts and targets"})
+    max_doc_tokens: int = field(default=256, metadata={"help": "documents truncated to this many tokens"})
+    seed: int = field(default=0, metadata={"help": "seed for every random choice"})
+    shuffle: bool = field(default=True, metadata={
+        "help": "shuffle row order (pointwise GRPO: query order only) and document positions in sets/groups"})
+    min_positive_grade: int = field(default=1, metadata={"help": "a document is positive when its grade >= this"})
+    grade_map: dict | None = field(default=None, metadata={
+        "help": "explicit grade -> 0..10 target map, e.g. {0: 0, 1: 3, 2: 7, 3: 10}; default round(10 g / max grade)"})
+    max_positives: int | None = field(default=None, metadata={
+        "help": "positives used per query (pointwise pairs, setwise sets); None = all"})
+    num_hard_negatives: int = field(default=3, metadata={
+        "help": "negatives per query (pointwise) / per set or group share, from the first-stage run"})
+    num_random_negatives: int = field(default=1, metadata={"help": "negatives drawn at random (see random_from)"})
+    hard_depth: int = field(default=30, metadata={"help": "hard negatives are drawn from the run's top N"})
+    random_from: str = field(default="corpus", metadata={
+        "help": "random negatives from 'corpus' (when the source has one, else run) or 'run'"})
+    docs_per_query: int | None = field(default=None, metadata={
+        "help": "pointwise: exactly this many documents per query (positives + negatives; queries that cannot "
+                "reach it are skipped and counted); None = positives + the negative counts"})
+    window_size: int = field(default=20, metadata={"help": "listwise window size"})
+    window_stride: int = field(default=10, metadata={"help": "listwise: step between windows of one query"})
+    windows_per_query: int = field(default=1, metadata={"help": "listwise windows taken from the top of the run"})
+    fill_positive: bool = field(default=True, metadata={
+        "help": "listwise: a window with no positive gets one judged positive in place of its last document"})
+    shuffle_window: bool = field(default=False, metadata={
+        "help": "listwise: shuffle prompt order (default keeps first-stage order, as at inference)"})
+    set_size: int = field(default=5, metadata={"help": "setwise: documents per set (exactly one positive)"})
+    group_min: int = field(default=5, metadata={"help": "groupwise: smallest group size"})
+    group_max: int = field(default=20, metadata={"help": "groupwise: largest group size"})
+    groups_per_query: int = field(default=1, metadata={"help": "groupwise: groups built per query"})
+
+    def __post_init__(self):
+        if self.paradigm not in PARADIGMS:
+            raise ConfigError(f"paradigm {self.paradigm!r} is not one of {PARADIGMS}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.random_from not in ("corpus", "run"):
+            raise ConfigError(f"random_from {self.random_from!r} must be 'corpus' or 'run'")
+        if not 1 <= self.group_min <= self.group_max:
+            raise ConfigError(f"group sizes need 1 <= group_min <= group_max (got {self.group_min}, {self.group_max})")
+        if self.set_size < 2 or self.window_size < 2:
+            raise ConfigError("set_size and window_size must be at least 2")
+        if self.grade_map is not None:
+            self.grade_map = {int(k): int(v) for k, v in self.grade_map.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BuildSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown data setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class BuildStats:
+    """What the builder did, returned with the dataset and logged (nothing is dropped silently)."""
+
+    queries_total: int = 0
+    queries_used: int = 0
+    no_positive_qids: list[str] = field(default_factory=list)
+    too_few_candidates_qids: list[str] = field(default_factory=list)
+    examples: int = 0
+    documents: int = 0
+    positives: int = 0
+    negatives: int = 0
+    teacher_labelled: int = 0
+    with_reasoning: int = 0
+    windows_without_positive: int = 0
+    positives_without_text: int = 0
+    target_histogram: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["no_positive_queries"] = len(self.no_positive_qids)
+        d["target_histogram"] = {str(k): v for k, v in sorted(self.target_histogram.items())}
+        return d
+
+    def summary(self) -> str:
+        return (f"{self.examples} examples from {self.queries_used}/{self.queries_total} queries "
+                f"({self.positives} positive / {self.negatives} negative documents); skipped: "
+                f"{len(self.no_positive_qids)} queries with no positive, "
+                f"{len(self.too_few_candidates_qids)} with too few candidates")
+
+
+@dataclass
+class BuildResult:
+    dataset: Any  # datasets.Dataset
+    stats: BuildStats
+
+
+# ------------------------------------------------------------------------------------------ label rules
+
+
+def grade_to_score(grade: int | None, max_grade: int, grade_map: dict[int, int] | None = None,
+                   max_score: int = 10) -> int:
+    """Judged grade -> 0..max_score target (module docstring gives the rule)."""
+    if grade is None or grade <= 0:
+        return int(grade_map.get(0, 0)) if grade_map and grade is not None else 0
+    if grade_map is not None:
+        if grade not in grade_map:
+            raise ConfigError(f"grade_map has no entry for grade {grade}; it maps {sorted(grade_map)}")
+        return max(0, min(max_score, int(grade_map[grade])))
+    return max(0, min(max_score, math.floor(max_score * grade / max(1, max_grade) + 0.5)))
+
+
+def listwise_order(grades: Sequence[int]) -> list[int]:
+    """Prompt positions by descending grade, ties in prompt order (the listwise SFT target)."""
+    return sorted(range(len(grades)), key=lambda i: (-grades[i], i))
+
+
+def order_to_labels(order: Sequence[int]) -> list[int]:
+    """Strict labels (n-1 for the first position of `order`, ... 0 for the last) that reproduce `order`."""
+    n = len(order)
+    labels = [0] * n
+    for rank, idx in enumerate(order):
+        labels[idx] = n - 1 - rank
+    return labels
+
+
+# ------------------------------------------------------------------------------------------ sampling
+
+
+class _QuerySampler:
+    """Positives and negatives of one query, with a generator seeded by (seed, qid)."""
+
+    def __init__(self, pool: QueryPool, pools: Pools, settings: BuildSettings):
+        self.pool, self.pools, self.s = pool, pools, settings
+        self.rng = random.Random(f"{settings.seed}:{pool.query.qid}")
+        self.judged_positive = {d for d, g in pool.labels.items() if g > 0}
+        wanted = [d for d, g in pool.labels.items() if g >= settings.min_positive_grade]
+        # positives in first-stage order first, then the rest in qrels order (deterministic)
+        rank = {c.docid: i for i, c in enumerate(pool.candidates)}
+        wanted.sort(key=lambda d: rank.get(d, len(rank)))
+        self.positives: list[Candidate] = []
+        self.missing_text = 0
+        for d in wanted:
+            doc = pool.doc(d, pools.corpus)
+            if doc is None:
+                self.missing_text += 1
+            else:
+                self.positives.append(doc)
+
+    def grade(self, docid: str) -> int:
+        return max(0, int(self.pool.labels.get(docid, 0)))
+
+    def hard_pool(self) -> list[Candidate]:
+        return [c for c in self.pool.candidates[: self.s.hard_depth] if c.docid not in self.judged_positive]
+
+    def random_pool(self) -> list[Candidate] | None:
+        if self.s.random_from == "corpus" and self.pools.corpus:
+            return None  # sampled lazily from the corpus (too big to list per query)
+        return [c for c in self.pool.candidates if c.docid not in self.judged_positive]
+
+    def negatives(self, n_hard: int, n_random: int, exclude: set[str]) -> list[Candidate]:
+        """n_hard from the run's top, n_random at random; a shortfall in one kind is filled from the other."""
+        taken: list[Candidate] = []
+        seen = set(exclude)
+        hard = [c for c in self.hard_pool() if c.docid not in seen]
+        k = min(n_hard, len(hard))
+        for c in self.rng.sample(hard, k):
+            taken.append(c)
+            seen.add(c.docid)
+        taken += self._random(n_random + (n_hard - k), seen)
+        if len(taken) < n_hard + n_random:  # random side ran short: more hard ones
+            rest = [c for c in self.pool.candidates if c.docid not in seen and c.docid not in self.judged_positive]
+            rest = list({c.docid: c for c in rest}.values())
+            need = n_hard + n_random - len(taken)
+            taken += self.rng.sample(rest, min(need, len(rest)))
+        return taken
+
+    def _random(self, n: int, seen: set[str]) -> list[Candidate]:
+        if n <= 0:
+            return []
+        pool = self.random_pool()
+        out: list[Candidate] = []
+        if pool is None:
+            ids = self.pools_corpus_ids()
+            tries = 0
+            while len(out) < n and tries < 50 * n:
+                tries += 1
+                d = ids[self.rng.randrange(len(ids))]
+                if d in seen or d in self.judged_positive:
+                    continue
+                seen.add(d)
+                out.append(self.pools.corpus[d])
+            return out
+        pool = [c for c in pool if c.docid not in seen]
+        out = self.rng.sample(pool, min(n, len(pool)))
+        seen.update(c.docid for c in out)
+        return out
+
+    def pools_corpus_ids(self) -> list[str]:
+        ids = getattr(self.pools, "_corpus_ids", None)
+        if ids is None:
+            ids = sorted(self.pools.corpus)
+            self.pools._corpus_ids = ids  # cached on the Pools object, not global
+        return ids
+
+
+# ------------------------------------------------------------------------------------------ builders
+
+
+def _target_score(pool: QueryPool, docid: str, pools: Pools, settings: BuildSettings) -> tuple[int, str | None]:
+    teacher = pool.teacher_scores.get(docid)
+    if teacher is not None:
+        return int(teacher.score), teacher.reasoning
+    return grade_to_score(pool.labels.get(docid), pools.max_grade, settings.grade_map), None
+
+
+def _pointwise_docs(sampler: _QuerySampler, settings: BuildSettings, stats: BuildStats) -> list[Candidate] | None:
+    pool = sampler.pool
+    if pool.teacher_scores:  # teacher-labelled pairs are the examples, as labelled
+        return [c for c in pool.candidates if c.docid in pool.teacher_scores]
+    pos = sampler.positives[: settings.max_positives] if settings.max_positives else list(sampler.positives)
+    if settings.docs_per_query is not None:
+        pos = pos[: settings.docs_per_query]
+        need = settings.docs_per_query - len(pos)
+        n_rand = min(settings.num_random_negatives, need)
+        neg = sampler.negatives(need - n_rand, n_rand, {c.docid for c in pos})
+        if len(neg) < need:
+            return None
+    else:
+        neg = sampler.negatives(settings.num_hard_negatives, settings.num_random_negatives, {c.docid for c in pos})
+    docs = pos + neg
+    if settings.shuffle:
+        sampler.rng.shuffle(docs)
+    return docs
+
+
+def _listwise_windows(sampler: _QuerySampler, settings: BuildSettings,
+                      stats: BuildStats) -> list[tuple[list[Candidate], list[int] | None, str | None]]:
+    """(docs in prompt order, teacher order or None, reasoning) per window."""
+    pool = sampler.pool
+    if pool.teacher_lists:
+        out = []
+        for tl in pool.teacher_lists:
+            docs = [pool.doc(d) for d in tl.docids]
+            pos = {d: i for i, d in enumerate(tl.docids)}
+            out.append((docs, [pos[d] for d in tl.ranking], tl.reasoning))
+        return out
+    out = []
+    cands = pool.candidates
+    positive_ids = {c.docid for c in sampler.positives}
+    for w in range(settings.windows_per_query):
+        start = w * settings.window_stride
+        window = list(cands[start:start + settings.window_size])
+        if len(window) < 2 or (w > 0 and start >= len(cands)):
+            break
+        if not any(c.docid in positive_ids for c in window):
+            if settings.fill_positive and sampler.positives:
+                if len(window) == settings.window_size:
+                    window[-1] = sampler.positives[0]  # the best-ranked positive, at the bottom of the window
+                else:
+                    window.append(sampler.positives[0])
+            else:
+                stats.windows_without_positive += 1
+                continue
+        if settings.shuffle_window:
+            sampler.rng.shuffle(window)
+        out.append((window, None, None))
+    return out
+
+
+def _setwise_sets(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+    pos = sampler.positives[: settings.max_positives] if settings.max_positives else list(sampler.positives)
+    sets = []
+    n_neg = settings.set_size - 1
+    n_rand = min(settings.num_random_negatives, n_neg)
+    for p in pos:
+        neg = sampler.negatives(n_neg - n_rand, n_rand, {p.docid})
+        if len(neg) < n_neg:
+            return None
+        docs = [p] + neg
+        if settings.shuffle:
+            sampler.rng.shuffle(docs)
+        sets.append(docs)
+    return sets
+
+
+def _groupwise_groups(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+    groups = []
+    for _ in range(settings.groups_per_query):
+        size = sampler.rng.randint(settings.group_min, settings.group_max)
+        pos = list(sampler.positives)
+        sampler.rng.shuffle(pos)
+        pos = pos[: max(1, size // 2)]  # at most half the group positive, at least one
+        need = size - len(pos)
+        n_rand = min(settings.num_random_negatives, need)
+        neg = sampler.negatives(need - n_rand, n_rand, {c.docid for c in pos})
+        if len(pos) + len(neg) < settings.group_min:
+            return None
+        docs = pos + neg
+        if settings.shuffle:
+            sampler.rng.shuffle(docs)
+        groups.append(docs)
+    return groups
+
+
+def build_examples(pools: Pools, settings: BuildSettings, paradigm=None, tokenizer=None,
+                   ref_scores: dict[tuple[str, str], float] | None = None) -> BuildResult:
+    """Rows for the trainer from pools. `paradigm` defaults to get_paradigm(settings.paradigm, ...).
+
+    Raises UserError when no query has a positive (nothing to train on), before any model is loaded.
+    """
+    if paradigm is None:
+        from rl_rerank.paradigms import get_paradigm
+
+        paradigm = get_paradigm(settings.paradigm, reasoning=settings.reasoning,
+                                max_doc_tokens=settings.max_doc_tokens)
+    stats = BuildStats(queries_total=len(pools.queries))
+    per_query: list[list[dict]] = []
+    for pool in pools.queries:
+        sampler = _QuerySampler(pool, pools, settings)
+        stats.positives_without_text += sampler.missing_text
+        teacher_only = bool(pool.teacher_scores or pool.teacher_lists)
+        if not sampler.positives and not (teacher_only and settings.paradigm in ("pointwise", "listwise")):
+            stats.no_positive_qids.append(pool.query.qid)
+            continue
+        rows = _rows_for_query(sampler, paradigm, settings, tokenizer, pools, stats, ref_scores)
+        if rows is None:
+            stats.too_few_candidates_qids.append(pool.query.qid)
+            continue
+        if rows:
+            per_query.append(rows)
+            stats.queries_used += 1
+    if stats.no_positive_qids:
+        log.warning("%d of %d queries have no positive document and were skipped: %s", len(stats.no_positive_qids),
+                    stats.queries_total, ", ".join(stats.no_positive_qids[:10]) +
+                    (" ..." if len(stats.no_positive_qids) > 10 else ""))
+    if not per_query:
+        raise UserError(f"no training examples from {pools.origin or 'the source'}: "
+                        f"{len(stats.no_positive_qids)} of {stats.queries_total} queries have no positive document, "
+                        f"{len(stats.too_few_candidates_qids)} too few candidates; check the qrels and the run")
+    rng = random.Random(f"{settings.seed}:order")
+    if settings.shuffle:
+        rng.shuffle(per_query)  # query order; documents of a query stay contiguous
+    rows = [r for q in per_query for r in q]
+    if settings.shuffle and not (settings.paradigm == "pointwise" and settings.mode == "grpo"):
+        rng.shuffle(rows)
+    stats.examples = len(rows)
+    log.info("built %s", stats.summary())
+    return BuildResult(_to_dataset(rows), stats)
+
+
+def _rows_for_query(sampler: _QuerySampler, paradigm, s: BuildSettings, tokenizer, pools: Pools,
+                    stats: BuildStats, ref_scores) -> list[dict] | None:
+    pool, q = sampler.pool, sampler.pool.query
+    rows: list[dict] = []
+
+    def count(docids: Sequence[str]):
+        for d in docids:
+            if sampler.grade(d) >= s.min_positive_grade:
+                stats.positives += 1
+            else:
+                stats.negatives += 1
+        stats.documents += len(docids)
+
+    if s.paradigm == "pointwise":
+        docs = _pointwise_docs(sampler, s, stats)
+        if not docs:
+            return None
+        count([d.docid for d in docs])
+        for d in docs:
+            score, reasoning = _target_score(pool, d.docid, pools, s)
+            teacher = pool.teacher_scores.get(d.docid)
+            stats.teacher_labelled += teacher is not None
+            stats.with_reasoning += bool(reasoning)
+            stats.target_histogram[score] = stats.target_histogram.get(score, 0) + 1
+            row = {"prompt": paradigm.messages(q, [d], tokenizer), "qid": q.qid, "docid": d.docid,
+                   "label": sampler.grade(d.docid)}
+            if s.mode == "sft":
+                row["completion"] = [{"role": "assistant", "content": paradigm.target([score], reasoning)}]
+                row["target"] = score
+            else:
+                row["teacher_score"] = float(teacher.score) if teacher is not None else None
+                row["ref_score"] = ref_scores.get((q.qid, d.docid)) if ref_scores else None
+                row["docs_per_query"] = len(docs)
+            rows.append(row)
+        return rows
+
+    if s.paradigm == "listwise":
+        for docs, teacher_order, reasoning in _listwise_windows(sampler, s, stats):
+            grades = [sampler.grade(d.docid) for d in docs]
+            order = teacher_order if teacher_order is not None else listwise_order(grades)
+            stats.teacher_labelled += teacher_order is not None
+            stats.with_reasoning += bool(reasoning)
+            rows.append(_group_row(paradigm, q, docs, grades, order_to_labels(order), reasoning, s, tokenizer))
+            count([d.docid for d in docs])
+        return rows
+
+    groups = _setwise_sets(sampler, s) if s.paradigm == "setwise" else _groupwise_groups(sampler, s)
+    if groups is None:
+        return None
+    for docs in groups:
+        grades = [sampler.grade(d.docid) for d in docs]
+        if s.paradigm == "setwise":
+            targets = grades
+        else:
+            targets = [_target_score(pool, d.docid, pools, s)[0] for d in docs]
+            for t in targets:
+                stats.target_histogram[t] = stats.target_histogram.get(t, 0) + 1
+        rows.append(_group_row(paradigm, q, docs, grades, targets, None, s, tokenizer))
+        count([d.docid for d in docs])
+    return rows
+
+
+def _group_row(paradigm, q, docs, grades, targets, reasoning, s: BuildSettings, tokenizer) -> dict:
+    row = {"prompt": paradigm.messages(q, docs, tokenizer), "qid": q.qid, "docids": [d.docid for d in docs],
+           "labels": list(grades)}
+    if s.mode == "sft":
+        row["completion"] = [{"role": "assistant", "content": paradigm.target(list(targets), reasoning)}]
+        row["targets"] = list(targets)
+    return row
+
+
+def _to_dataset(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
+# ------------------------------------------------------------------------------------------ one call
+
+
+def build_from_source(source: DataSource, settings: BuildSettings, paradigm=None, tokenizer=None,
+                      ref_scores=None) -> BuildResult:
+    """Read the source and build rows: what the trainers call with their YAML's `data:` section."""
+    return build_examples(load_pools(source), settings, paradigm, tokenizer, ref_scores)
+
+
+def load_training_data(path_or_source: str | Path | DataSource, settings: BuildSettings, paradigm=None,
+                       tokenizer=None):
+    """A built JSONL (rows with `prompt`) is read as is; anything else is a source to build from."""
+    if isinstance(path_or_source, (str, Path)) and is_built_jsonl(path_or_source):
+        return read_built(path_or_source)
+    source = path_or_source if isinstance(path_or_source, DataSource) else DataSource(str(path_or_source))
+    return build_from_source(source, settings, paradigm, tokenizer).dataset
+
+
+# ------------------------------------------------------------------------------------------ JSONL I/O
+
+
+def write_built(path: str | Path, rows: Iterable[dict] | Any) -> int:
+    """Write built rows (a Dataset or dicts) as JSONL, atomically. Returns the number of rows."""
+    n = 0
+    with atomic_open(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def is_built_jsonl(path: str | Path) -> bool:
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".jsonl":
+        return False
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        obj = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and "prompt" in obj
+
+
+def read_built(path: str | Path):
+    """Built JSONL -> datasets.Dataset; DataError naming the line when a row lacks a chat `prompt`."""
+    rows = []
+    for n, obj in iter_jsonl(path):
+        prompt = obj.get("prompt")
+        ok = isinstance(prompt, list) and prompt and all(isinstance(m, dict) and "role" in m and "content" in m
+                                                         for m in prompt)
+        comp = obj.get("completion")
+        if comp is not None and not (isinstance(comp, list) and all(isinstance(m, dict) for m in comp)):
+            ok = False
+        if not ok:
+            raise DataError(path, n, "a row with `prompt` (list of {role, content} messages) and optional "
+                                     "`completion` (list of messages)")
+        rows.append(obj)
+    if not rows:
+        raise DataError(path, None, "at least one row")
+    return _to_dataset(rows)
+
+
+# ------------------------------------------------------------------------------------------ trainer entry
+
+
+def _split_build_kwargs(kwargs: dict) -> tuple[DataSource, dict]:
+    """Flat `data.build` keys of a recipe -> (DataSource, BuildSettings keys); unknown keys fail loudly."""
+    source_keys = {f.name for f in fields(DataSource)}
+    build_keys = {f.name for f in fields(BuildSettings)}
+    nested = kwargs.pop("source", None)
+    unknown = sorted(set(kwargs) - source_keys - build_keys - {"tokenizer"})
+    if unknown:
+        raise ConfigError(f"data.build: unknown key(s) {unknown}; source keys: {sorted(source_keys)}; "
+                          f"build keys: {sorted(build_keys)}")
+    src = dict(nested or {})
+    src.update({k: v for k, v in kwargs.items() if k in source_keys})
+    if "path" not in src:
+        raise ConfigError("data.build: give `path` (BEIR folder, TREC run, request file or labelled JSONL)")
+    return DataSource(**src), {k: v for k, v in kwargs.items() if k in build_keys}
+
+
+def _build_for(mode: str, paradigm, kwargs: dict):
+    tokenizer = kwargs.pop("tokenizer", None)
+    source, build = _split_build_kwargs(dict(kwargs))
+    build["mode"] = mode
+    obj = None
+    if isinstance(paradigm, str):
+        build["paradigm"] = paradigm
+    elif paradigm is not None:
+        build["paradigm"], obj = paradigm.name, paradigm
+    return build_from_source(source, BuildSettings(**build), obj, tokenizer).dataset
+
+
+def build_sft_dataset(paradigm="pointwise", **kwargs):
+    """SFT rows (prompt, completion, metadata) from flat recipe keys: DataSource fields + BuildSettings fields."""
+    return _build_for("sft", paradigm, kwargs)
+
+
+def build_grpo_dataset(paradigm="pointwise", **kwargs):
+    """GRPO rows (prompt + reward columns) from flat recipe keys: DataSource fields + BuildSettings fields."""
+    return _build_for("grpo", paradigm, kwargs)
