@@ -1,0 +1,248 @@
+"""Helpers every paradigm shares: prompt templates, token budgets, and the tag structure of completions.
+
+Kept free of torch: rewards import paradigms, and rewards must stay importable without torch/trl.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rl_rerank.errors import ConfigError
+
+CHARS_PER_TOKEN = 4  # budget estimate when no tokenizer is given
+
+# ----------------------------------------------------------------------------------------------- templates
+
+_SECTION = re.compile(r"^\[(system|user|format:reasoning|format:direct)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template file split into sections.
+
+    File format: optional `#` comment lines, then sections opened by a line `[system]`, `[user]`,
+    `[format:reasoning]` or `[format:direct]`. The user section is required; the format sections fill the
+    `{output_format}` placeholder depending on the reasoning switch. Placeholders are `{name}`; only known
+    names are substituted, so literal braces (JSON examples) need no escaping.
+    """
+
+    system: str
+    user: str
+    format_reasoning: str
+    format_direct: str
+    source: str
+
+    def render(self, values: dict[str, str], reasoning: bool) -> list[dict[str, str]]:
+        values = dict(values)
+        values["output_format"] = self.format_reasoning if reasoning else self.format_direct
+        user = _fill(self.user, values)
+        messages = []
+        if self.system:
+            messages.append({"role": "system", "content": _fill(self.system, values)})
+        messages.append({"role": "user", "content": user})
+        return messages
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    # Single pass, so placeholder-like text inside a document is never substituted again.
+    pattern = re.compile(r"\{(" + "|".join(re.escape(k) for k in values) + r")\}")
+    return pattern.sub(lambda m: values[m.group(1)], text)
+
+
+def load_template(paradigm: str, path: str | Path | None, required: Sequence[str]) -> Template:
+    """Read a user template file or the packaged default for `paradigm`; ConfigError when unusable."""
+    if path is None:
+        source = f"rl_rerank/paradigms/templates/{paradigm}.txt"
+        text = resources.files("rl_rerank.paradigms").joinpath("templates", f"{paradigm}.txt").read_text("utf-8")
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read prompt template ({exc.strerror or exc})") from None
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        match = _SECTION.match(line)
+        if match:
+            current = match.group(1)
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+        elif line.strip() and not line.startswith("#"):
+            raise ConfigError(f"{source}: text before the first section; expected a line [system] or [user]")
+    if "user" not in sections:
+        raise ConfigError(f"{source}: no [user] section in prompt template")
+    parts = {k: "\n".join(v).strip("\n") for k, v in sections.items()}
+    missing = [p for p in required if "{" + p + "}" not in parts["user"]]
+    if missing:
+        raise ConfigError(f"{source}: [user] section lacks placeholder(s) {', '.join('{' + m + '}' for m in missing)}")
+    return Template(parts.get("system", ""), parts["user"], parts.get("format:reasoning", ""),
+                    parts.get("format:direct", ""), source)
+
+
+# ----------------------------------------------------------------------------------------------- budgets
+
+
+class TokenCounter:
+    """Counts and truncates text with a tokenizer when given, else with a characters-per-token estimate."""
+
+    def __init__(self, tokenizer: Any = None):
+        self.tokenizer = tokenizer
+
+    def count(self, text: str) -> int:
+        if self.tokenizer is None:
+            return math.ceil(len(text) / CHARS_PER_TOKEN)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        max_tokens = max(0, int(max_tokens))
+        if self.tokenizer is None:
+            limit = max_tokens * CHARS_PER_TOKEN
+            return text if len(text) <= limit else text[:limit]
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) <= max_tokens:
+            return text
+        return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=True)
+
+    def prompt_length(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the whole prompt, chat markers included when the tokenizer has a chat template."""
+        tok = self.tokenizer
+        if tok is not None and getattr(tok, "chat_template", None):
+            out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+            if isinstance(out, dict) or hasattr(out, "keys"):
+                out = out["input_ids"]
+            return len(out)
+        # No template: content plus a few tokens of role markers per message.
+        return sum(self.count(m["content"]) + 4 for m in messages)
+
+
+def fit_prompt(build: Callable[[str, list[str]], list[dict[str, str]]], query: str, doc_texts: Sequence[str],
+               counter: TokenCounter, max_doc_tokens: int, max_prompt_tokens: int) -> list[dict[str, str]]:
+    """Messages whose documents are cut to `max_doc_tokens`, then further until the prompt fits.
+
+    `build(query, docs)` renders the messages. When even empty documents do not fit, the query is cut too.
+    """
+    docs = [counter.truncate(t, max_doc_tokens) for t in doc_texts]
+    messages = build(query, docs)
+    length = counter.prompt_length(messages)
+    if length <= max_prompt_tokens:
+        return messages
+    n = max(1, len(docs))
+    overhead = counter.prompt_length(build(query, [""] * len(docs)))
+    if overhead > max_prompt_tokens:  # the query alone is too long: keep a quarter of the budget for it
+        query = counter.truncate(query, max(1, max_prompt_tokens // 4))
+        overhead = counter.prompt_length(build(query, [""] * len(docs)))
+    budget = min(max_doc_tokens, max(0, (max_prompt_tokens - overhead) // n))
+    for _ in range(50):
+        docs = [counter.truncate(t, budget) for t in doc_texts]
+        messages = build(query, docs)
+        length = counter.prompt_length(messages)
+        if length <= max_prompt_tokens or budget == 0:
+            break
+        budget = max(0, budget - max(1, (length - max_prompt_tokens + n - 1) // n))
+    if length > max_prompt_tokens:  # only the template itself is left: cut the query to nothing
+        query = counter.truncate(query, 0)
+        messages = build(query, docs)
+    return messages
+
+
+def instruction_text(instruction: str | None) -> str:
+    """The `{instruction}` placeholder: the task instruction and a blank line, or nothing."""
+    return f"{instruction.strip()}\n\n" if instruction and instruction.strip() else ""
+
+
+# ----------------------------------------------------------------------------------------------- tags
+
+
+@dataclass
+class TagSplit:
+    """The tag structure of a completion: strict check plus a lenient extraction of the answer text."""
+
+    tags_ok: bool
+    reasoning: str | None
+    answer: str | None  # lenient: from the last <answer> block, else a sensible remainder of the text
+    answer_tagged: bool  # the answer text came from a closed <answer>...</answer> block
+    note: str = ""
+
+
+def split_tags(text: str, reasoning_required: bool, reason_tag: str = "think") -> TagSplit:
+    """Check `<reason_tag>...</reason_tag> <answer>...</answer>` and pull out the answer leniently.
+
+    Strict (tags_ok): the completion is exactly an optional reasoning block (required and non-empty when
+    reasoning is on) followed by one answer block, with whitespace only around them, and no tag occurs more
+    than once. A copied prompt, nested or repeated tags, or prose around the answer fail the strict check.
+    """
+    text = text if isinstance(text, str) else str(text)
+    open_r, close_r = f"<{reason_tag}>", f"</{reason_tag}>"
+    counts = {t: text.count(t) for t in (open_r, close_r, "<answer>", "</answer>")}
+    strict = re.fullmatch(
+        rf"\s*(?:{re.escape(open_r)}(?P<r>.*?){re.escape(close_r)}\s*)?<answer>(?P<a>.*?)</answer>\s*",
+        text, flags=re.DOTALL)
+    reasoning = None
+    note = ""
+    tags_ok = False
+    if strict is not None:
+        reasoning = strict.group("r")
+        single = counts["<answer>"] == 1 and counts["</answer>"] == 1 and counts[open_r] <= 1 and counts[close_r] <= 1
+        has_reason = reasoning is not None and reasoning.strip() != ""
+        if not single:
+            note = "repeated or nested tags"
+        elif reasoning_required and not has_reason:
+            note = f"missing <{reason_tag}> reasoning"
+        else:
+            tags_ok = True
+        return TagSplit(tags_ok, reasoning, strict.group("a"), True, note)
+    # Lenient: last closed answer block, else an unclosed (truncated) one, else text after the reasoning.
+    blocks = re.findall(r"<answer>(.*?)</answer>", text, flags=re.DOTALL)
+    m = re.search(rf"{re.escape(open_r)}(.*?){re.escape(close_r)}", text, flags=re.DOTALL)
+    if m:
+        reasoning = m.group(1)
+    if blocks:
+        return TagSplit(False, reasoning, blocks[-1], True, "text outside the expected tags")
+    if "<answer>" in text:
+        return TagSplit(False, reasoning, text.rsplit("<answer>", 1)[1], False, "unclosed <answer> tag")
+    if close_r in text:
+        return TagSplit(False, reasoning, text.rsplit(close_r, 1)[1], False, "no <answer> tags")
+    if open_r in text:  # reasoning never closed: no answer was given
+        return TagSplit(False, reasoning, None, False, f"unclosed <{reason_tag}> tag")
+    return TagSplit(False, None, text, False, "no <answer> tags")
+
+
+def wrap_target(answer: str, reasoning_on: bool, reasoning: str | None, reason_tag: str = "think",
+                generic: str = "") -> str:
+    """An SFT completion: optional reasoning block, then the answer block."""
+    body = f"<answer>{answer}</answer>"
+    if not reasoning_on:
+        return body
+    text = (reasoning or "").strip() or generic
+    return f"<{reason_tag}>{text}</{reason_tag}>\n{body}"
+
+
+def join_notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+_INT = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def to_int(token: str, lo: int, hi: int) -> tuple[int, bool]:
+    """Round a numeric string and clip it to [lo, hi]; returns (value, changed). Safe for huge numbers."""
+    digits = token.lstrip("-").split(".")[0]
+    if len(digits) > 9:  # beyond any score: avoid int() on thousands of digits
+        value = hi if not token.startswith("-") else lo
+        return value, True
+    number = float(token)
+    value = int(math.floor(number + 0.5)) if number >= 0 else -int(math.floor(-number + 0.5))
+    clipped = min(hi, max(lo, value))
+    return clipped, (clipped != number)
+
+
+def first_number(text: str) -> str | None:
+    match = _INT.search(text)
+    return match.group(0) if match else None

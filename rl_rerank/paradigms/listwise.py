@@ -1,0 +1,93 @@
+"""Listwise ranking (RankGPT / ReasonRank / REARANK): the answer is a permutation `[3] > [1] > [2]`.
+
+Partial or repeated permutations are repaired the way rank_llm-style rerankers do: duplicates and unknown
+labels dropped, missing labels appended in input order; the repair is reported in `Parsed.note`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from rl_rerank.paradigms.base import Parsed
+from rl_rerank.paradigms.common import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.multidoc import MultiDocParadigm
+
+GENERIC_REASONING = "I compare each document with the query and order them from most to least relevant."
+_STRICT = re.compile(r"\s*\[\d{1,6}\](?:\s*>\s*\[\d{1,6}\])*\s*")
+_BRACKETED = re.compile(r"\[\s*(\d{1,9})\s*\]")
+_BARE = re.compile(r"(?<![\d.])(\d{1,9})(?![\d.])")
+
+
+def ranking_from_labels(labels: Sequence[int]) -> list[int]:
+    """0-based indices by label descending, ties in input order (Python's sort is stable)."""
+    return sorted(range(len(labels)), key=lambda i: -labels[i])
+
+
+def repair_permutation(ids: Sequence[int], num_docs: int) -> tuple[list[int], str]:
+    """0-based ids -> a full permutation of range(num_docs) and a note naming every repair made."""
+    seen: set[int] = set()
+    out: list[int] = []
+    dropped_dup = dropped_bad = 0
+    for i in ids:
+        if not 0 <= i < num_docs:
+            dropped_bad += 1
+        elif i in seen:
+            dropped_dup += 1
+        else:
+            seen.add(i)
+            out.append(i)
+    missing = [i for i in range(num_docs) if i not in seen]
+    out.extend(missing)
+    notes = []
+    if dropped_dup:
+        notes.append(f"dropped {dropped_dup} duplicate id(s)")
+    if dropped_bad:
+        notes.append(f"dropped {dropped_bad} unknown id(s)")
+    if missing:
+        notes.append(f"appended {len(missing)} missing id(s) in input order")
+    return out, ", ".join(notes)
+
+
+class Listwise(MultiDocParadigm):
+    name = "listwise"
+
+    def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
+        answer = " > ".join(f"[{i + 1}]" for i in ranking_from_labels(labels))
+        return wrap_target(answer, self.reasoning, reasoning, "think", GENERIC_REASONING)
+
+    def parse(self, completion: str, num_docs: int) -> Parsed:
+        try:
+            return self._parse(completion, int(num_docs))
+        except Exception as exc:  # never raise on model output
+            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
+
+    def _parse(self, completion: str, num_docs: int) -> Parsed:
+        split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
+        if split.answer is None or num_docs <= 0:
+            return Parsed("failed", reasoning=split.reasoning, note=join_notes(split.note, "no ranking"))
+        content = split.answer
+        found = [int(x) for x in _BRACKETED.findall(content)]
+        how = ""
+        if not found:
+            found = [int(x) for x in _BARE.findall(content)]
+            how = "labels without brackets" if found else ""
+        if not found:
+            return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
+                          note=join_notes(split.note, "no ranking"))
+        perm, repair = repair_permutation([i - 1 for i in found], num_docs)
+        strict = bool(_STRICT.fullmatch(content)) and not repair and not how
+        status = "ok" if strict and split.tags_ok else "repaired"
+        if not strict and not repair and not how:
+            how = "text around the ranking"
+        return Parsed(status, perm, split.reasoning, split.tags_ok, join_notes(split.note, how, repair))
+
+    def doc_scores(self, parsed: Parsed, num_docs: int) -> list[float] | None:
+        """Score n - position, so the first-ranked document scores highest."""
+        if not parsed.usable or parsed.value is None:
+            return None
+        scores = [0.0] * num_docs
+        for pos, i in enumerate(parsed.value):
+            if 0 <= i < num_docs:
+                scores[i] = float(num_docs - pos)
+        return scores

@@ -1,0 +1,62 @@
+"""Setwise selection (Rank-R1): the answer is the label of the single most relevant document, `[k]`."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from rl_rerank.paradigms.base import Parsed
+from rl_rerank.paradigms.common import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.multidoc import MultiDocParadigm
+
+GENERIC_REASONING = "I check which document answers the query most directly and completely."
+_STRICT = re.compile(r"\s*\[(\d{1,6})\]\s*")
+_BRACKETED = re.compile(r"\[\s*(\d{1,9})\s*\]")
+_BARE = re.compile(r"(?<![\d.])(\d{1,9})(?![\d.])")
+
+
+def best_index(labels: Sequence[int]) -> int:
+    """0-based index of the highest label, the first one on ties."""
+    return max(range(len(labels)), key=lambda i: (labels[i], -i))
+
+
+class Setwise(MultiDocParadigm):
+    name = "setwise"
+
+    def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
+        if not labels:
+            raise ValueError("setwise target needs at least one label")
+        return wrap_target(f"[{best_index(labels) + 1}]", self.reasoning, reasoning, "think", GENERIC_REASONING)
+
+    def parse(self, completion: str, num_docs: int) -> Parsed:
+        try:
+            return self._parse(completion, int(num_docs))
+        except Exception as exc:  # never raise on model output
+            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
+
+    def _parse(self, completion: str, num_docs: int) -> Parsed:
+        split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
+        if split.answer is None:
+            return Parsed("failed", reasoning=split.reasoning, note=join_notes(split.note, "no label"))
+        content = split.answer
+        strict = _STRICT.fullmatch(content)
+        if strict and 1 <= int(strict.group(1)) <= num_docs:
+            status = "ok" if split.tags_ok else "repaired"
+            return Parsed(status, int(strict.group(1)) - 1, split.reasoning, split.tags_ok, split.note)
+        found = _BRACKETED.findall(content) or _BARE.findall(content if split.answer_tagged else content[-200:])
+        labels = {int(x) for x in found}
+        valid = {k for k in labels if 1 <= k <= num_docs}
+        if len(labels) > 1:
+            return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
+                          note=join_notes(split.note, "several labels given"))
+        if not valid:
+            return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
+                          note=join_notes(split.note, "no valid label"))
+        return Parsed("repaired", valid.pop() - 1, split.reasoning, split.tags_ok,
+                      join_notes(split.note, "label read from surrounding text"))
+
+    def doc_scores(self, parsed: Parsed, num_docs: int) -> list[float] | None:
+        """1.0 for the chosen document, 0.0 for the others."""
+        if not parsed.usable or parsed.value is None:
+            return None
+        return [1.0 if i == parsed.value else 0.0 for i in range(num_docs)]
