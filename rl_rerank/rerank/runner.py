@@ -1,0 +1,111 @@
+"""Rerank many requests: top-k cut, chunks of queries through a strategy, resume cache, fusion, stats.
+
+This is the loop behind `rl-rerank rerank` and `rl-rerank eval`; everything model-specific sits behind the
+engine and the paradigm.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from rl_rerank.data.types import Request, Run
+from rl_rerank.engines.base import Engine
+from rl_rerank.rerank.cache import ResultCache, request_key
+from rl_rerank.rerank.fusion import fuse
+from rl_rerank.rerank.strategies import StrategySettings, StrategyStats, rerank_batch
+
+
+@dataclass
+class RunOptions:
+    top_k: int | None = 100  # rerank only the first-stage top-k; the rest stay below, in first-stage order
+    chunk_queries: int = 16  # queries per strategy call (and per cache write)
+    fusion: str = "zscore"
+    fusion_weight: float = 0.0  # 0: reranker score only
+    progress: bool = True
+
+
+def cut(request: Request, top_k: int | None) -> tuple[Request, list]:
+    """(request with the top-k candidates by first-stage rank/score, the rest)."""
+    cands = list(request.candidates)
+    if any(c.rank is not None for c in cands):
+        cands.sort(key=lambda c: c.rank if c.rank is not None else 1 << 30)
+    elif all(c.score is not None for c in cands):
+        cands.sort(key=lambda c: -c.score)
+    k = len(cands) if top_k is None else top_k
+    return Request(request.query, cands[:k]), cands[k:]
+
+
+def final_scores(reranked: dict[str, float], tail: Sequence, first_stage: dict[str, float],
+                 opts: RunOptions) -> dict[str, float]:
+    scores = fuse(reranked, first_stage, opts.fusion, opts.fusion_weight)
+    floor = min(scores.values()) if scores else 0.0
+    for i, c in enumerate(tail):  # below every reranked document, first-stage order kept
+        scores[c.docid] = floor - 1.0 - i
+    return scores
+
+
+def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], settings: StrategySettings,
+                    opts: RunOptions, config: str = "", cache: ResultCache | None = None) -> tuple[Run, dict]:
+    """Rerank `requests`; finished queries are read from / appended to `cache`. Returns (run, stats)."""
+    start = time.perf_counter()
+    before = (engine.counter.prompt_tokens, engine.counter.completion_tokens, engine.counter.calls)
+    stats = StrategyStats()
+    jobs = []  # (request index, cut request, tail, key)
+    results: dict[int, dict[str, float]] = {}
+    for i, req in enumerate(requests):
+        head, tail = cut(req, opts.top_k)
+        key = request_key(config, head)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and set(hit) == {c.docid for c in head.candidates}:
+            results[i] = hit
+        else:
+            jobs.append((i, head, tail, key))
+    cached = len(results)
+    docs_done = 0
+    bar = _progress(len(requests), cached, opts.progress)
+    try:
+        for s in range(0, len(jobs), max(1, opts.chunk_queries)):
+            chunk = jobs[s:s + opts.chunk_queries]
+            scores = rerank_batch(engine, paradigm, [head for _, head, _, _ in chunk], settings, stats)
+            for (i, head, _, _), sc in zip(chunk, scores):
+                results[i] = sc
+                docs_done += len(head.candidates)
+            if cache is not None:
+                cache.put_many((key, head.query.qid, sc) for (_, head, _, key), sc in zip(chunk, scores))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    run: Run = {}
+    for i, req in enumerate(requests):
+        head, tail = cut(req, opts.top_k)
+        first = {c.docid: float(c.score if c.score is not None else -(c.rank or 0)) for c in req.candidates}
+        run[req.query.qid] = final_scores(results[i], tail, first, opts)
+    wall = time.perf_counter() - start
+    out = {
+        "queries": len(requests), "queries_computed": len(jobs), "queries_from_cache": cached,
+        "documents": sum(min(len(r.candidates), opts.top_k or len(r.candidates)) for r in requests),
+        "documents_computed": docs_done,
+        "prompt_tokens": engine.counter.prompt_tokens - before[0],
+        "completion_tokens": engine.counter.completion_tokens - before[1],
+        "engine_calls": engine.counter.calls - before[2],
+        "wall_s": round(wall, 3), "docs_per_s": round(docs_done / wall, 3) if wall > 0 else None,
+        **stats.as_dict(),
+    }
+    return run, out
+
+
+def _progress(total: int, done: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, unit="query", desc="rerank", dynamic_ncols=True)
+
+
+def cache_file(root: Path, config: str) -> Path:
+    return Path(root) / f"{config[:24]}.jsonl"
