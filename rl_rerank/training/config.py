@@ -1,0 +1,288 @@
+"""Recipe configs for the two training stages: our keys plus a `trl:` section passed to SFTConfig / GRPOConfig.
+
+A recipe YAML reads as TRL arguments plus ours. Everything a user can get wrong is checked here, before any
+model is loaded, and reported as one ConfigError line that says what to change: unknown keys (ours or TRL's),
+unregistered reward names, a stage-2 start that points at a missing stage-1 output, bad batch geometry for
+query grouping. Dataset checks (no positives) run in `rl_rerank.training.dataset` right after loading data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rl_rerank.errors import ConfigError
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` / `5e-7` as floats (YAML 1.1 wants a dot: `1.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+# Keys of the trl section that we own at the top level (one place to set them).
+_OURS_NOT_TRL = {"output_dir": "output_dir", "seed": "seed"}
+
+
+@dataclass
+class LoraSection:
+    r: int = field(default=16, metadata={"help": "LoRA rank"})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha (scaling = alpha / r)"})
+    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    target_modules: Any = field(default="all-linear", metadata={"help": "module names or 'all-linear'"})
+
+
+@dataclass
+class DataSection:
+    path: str | None = field(default=None, metadata={
+        "help": "prebuilt training rows: .jsonl/.json/.parquet file or a datasets.save_to_disk folder"})
+    build: dict | None = field(default=None, metadata={
+        "help": "keyword arguments for the rl_rerank.training.data builder (source files, negatives, group size)"})
+    max_examples: int | None = field(default=None, metadata={"help": "keep only the first N rows (after shuffle)"})
+    shuffle: bool = field(default=True, metadata={"help": "shuffle rows once with the stage seed before training"})
+
+
+@dataclass
+class StageBase:
+    model: str | None = field(default=None, metadata={
+        "help": "hub id or path of the base model; null = embedded SmolLM2-135M; 'tiny' = 2-layer random Qwen3"})
+    dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | auto"})
+    quantization: str | None = field(default=None, metadata={"help": "null | 4bit (QLoRA, NF4) | 8bit"})
+    lora: LoraSection | None = field(default_factory=LoraSection, metadata={
+        "help": "LoRA settings; null = full fine-tuning"})
+    paradigm: str = field(default="pointwise", metadata={"help": "pointwise | listwise | setwise | groupwise"})
+    reasoning: bool = field(default=False, metadata={"help": "ask for <think>/<reason> before the answer"})
+    paradigm_args: dict = field(default_factory=dict, metadata={
+        "help": "extra paradigm settings (max_doc_tokens, max_prompt_tokens, template, ...)"})
+    data: DataSection = field(default_factory=DataSection, metadata={"help": "where the training rows come from"})
+    output_dir: str = field(default="runs/out", metadata={"help": "where checkpoints and the final output go"})
+    seed: int = field(default=42, metadata={"help": "seed for data shuffling, sampling and TRL"})
+    resume: bool | None = field(default=None, metadata={
+        "help": "resume from the last checkpoint in output_dir; null = automatically when one exists"})
+    trl: dict = field(default_factory=dict, metadata={"help": "passed as-is to trl.SFTConfig / trl.GRPOConfig"})
+
+
+@dataclass
+class SFTStage(StageBase):
+    """Stage 1: supervised fine-tuning on (prompt, completion) rows, loss on the completion only."""
+
+    init_from: str | None = field(default=None, metadata={
+        "help": "optional adapter/model folder to continue from (e.g. an earlier SFT output)"})
+
+
+@dataclass
+class GRPOStage(StageBase):
+    """Stage 2: GRPO against ranking rewards, starting from the stage-1 output."""
+
+    init_from: str | None = field(default=None, metadata={
+        "help": "stage-1 output folder (adapter or full model); null = start from `model` (GRPO-only recipes)"})
+    rewards: dict = field(default_factory=lambda: {"erank": 1.0}, metadata={
+        "help": "reward name -> weight; names from rl_rerank.rewards"})
+    reward_args: dict = field(default_factory=dict, metadata={
+        "help": "reward name -> keyword arguments for that reward (constants, cutoffs)"})
+    group_by_query: bool = field(default=False, metadata={
+        "help": "keep all documents x G rollouts of a query in one generation batch (needed by erank)"})
+    docs_per_query: int = field(default=20, metadata={
+        "help": "documents per query when group_by_query is on (queries with another count are dropped)"})
+    queries_per_generation: int = field(default=1, metadata={
+        "help": "whole queries per generation batch when group_by_query is on"})
+
+
+STAGES = {"sft": SFTStage, "grpo": GRPOStage}
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """`--set a.b=value` pairs -> nested dict; values are parsed as YAML (numbers, bools, null, lists)."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set trl.learning_rate=1e-5")
+        key, raw = item.split("=", 1)
+        value = read_yaml(raw) if raw != "" else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _unknown(key: str, known: list[str], where: str, hint: str = "") -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    suggestion = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{where}: unknown key {key!r}{suggestion}{hint}")
+
+
+def _build(cls, raw: dict, where: str):
+    """Instantiate dataclass `cls` from a dict, rejecting unknown keys (nested sections too)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise _unknown(key, list(fields), where, f" (known: {', '.join(sorted(fields))})")
+        ftype = fields[key].type
+        sub = {"LoraSection | None": LoraSection, "DataSection": DataSection}.get(str(ftype))
+        if sub is not None and value is not None:
+            if value is True and sub is LoraSection:
+                value = {}
+            value = _build(sub, value, f"{where} {key}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def trl_config_class(stage: str):
+    import trl
+
+    return {"sft": trl.SFTConfig, "grpo": trl.GRPOConfig}[stage]
+
+
+def check_trl_keys(stage: str, trl_section: dict, where: str) -> None:
+    """Every key of the trl section must be a field of trl.SFTConfig / trl.GRPOConfig (no model is loaded)."""
+    cls = trl_config_class(stage)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in trl_section:
+        if key in _OURS_NOT_TRL:
+            raise ConfigError(f"{where} trl: set {key!r} at the top level of the recipe, not under trl:")
+        if key not in known:
+            raise _unknown(key, known, f"{where} trl", f" (not a field of trl.{cls.__name__})")
+
+
+def check_rewards(rewards: dict, reward_args: dict, where: str) -> None:
+    """Reward names must be registered in rl_rerank.rewards; weights must be numbers."""
+    if not rewards:
+        raise ConfigError(f"{where}: rewards is empty; give at least one, e.g. rewards: {{erank: 1.0}}")
+    known = registered_rewards()
+    for name, weight in rewards.items():
+        if known is not None and name not in known:
+            raise _unknown(name, sorted(known), f"{where} rewards",
+                           f": not a registered reward (registered: {', '.join(sorted(known))})")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            raise ConfigError(f"{where} rewards: weight of {name!r} must be a number, got {weight!r}")
+    for name in reward_args:
+        if name not in rewards:
+            raise ConfigError(f"{where} reward_args: {name!r} is not one of the rewards ({', '.join(rewards)})")
+
+
+def registered_rewards() -> set[str] | None:
+    """Names the reward registry knows, or None when the registry exposes no list (then build() checks)."""
+    try:
+        import rl_rerank.rewards as rewards_pkg
+    except ImportError:
+        return None
+    for attr in ("available_rewards", "reward_names", "list_rewards"):
+        fn = getattr(rewards_pkg, attr, None)
+        if callable(fn):
+            return set(fn())
+    for attr in ("REWARDS", "REGISTRY", "REWARD_REGISTRY"):
+        reg = getattr(rewards_pkg, attr, None)
+        if isinstance(reg, dict):
+            return set(reg)
+    return None
+
+
+def check_init_from(path: str | None, where: str) -> None:
+    """A stage-2 start must be a finished stage-1 output: an adapter folder or a full model folder."""
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_dir():
+        raise ConfigError(f"{where}: init_from {path!r} does not exist; run stage 1 first "
+                          f"(rl-rerank sft --config .../sft.yaml) or set init_from to its output_dir")
+    if not ((p / "adapter_config.json").is_file() or (p / "config.json").is_file()):
+        raise ConfigError(f"{where}: init_from {path!r} holds no adapter_config.json or config.json; "
+                          f"stage 1 did not finish there (rerun it, or point init_from at its output_dir)")
+
+
+def check_stage(stage: str, cfg: StageBase, where: str) -> None:
+    check_trl_keys(stage, cfg.trl, where)
+    if cfg.quantization not in (None, "4bit", "8bit"):
+        raise ConfigError(f"{where}: quantization must be null, 4bit or 8bit, got {cfg.quantization!r}")
+    if cfg.quantization and cfg.lora is None:
+        raise ConfigError(f"{where}: quantization {cfg.quantization} needs LoRA (QLoRA); set lora: {{r: 16}}")
+    if cfg.data.path is None and cfg.data.build is None:
+        raise ConfigError(f"{where}: no training data; set data.path (prebuilt rows) or data.build (builder args)")
+    if cfg.data.path is not None and not Path(cfg.data.path).exists():
+        raise ConfigError(f"{where}: data.path {cfg.data.path!r} does not exist")
+    if isinstance(cfg, (SFTStage, GRPOStage)):
+        check_init_from(cfg.init_from, where)
+    if isinstance(cfg, GRPOStage):
+        check_rewards(cfg.rewards, cfg.reward_args, where)
+        if cfg.group_by_query:
+            g = int(cfg.trl.get("num_generations", 8))
+            if cfg.docs_per_query < 1 or cfg.queries_per_generation < 1:
+                raise ConfigError(f"{where}: docs_per_query and queries_per_generation must be >= 1")
+            for key in ("generation_batch_size", "steps_per_generation"):
+                if key in cfg.trl:
+                    raise ConfigError(f"{where} trl: drop {key}; with group_by_query the generation batch is "
+                                      f"queries_per_generation x docs_per_query x num_generations ({g})")
+
+
+def load_config(stage: str, path: str | Path | None = None, overrides: list[str] | dict | None = None,
+                data: dict | None = None) -> StageBase:
+    """Read a recipe YAML (or a dict), apply `--set` overrides, validate, and return the stage dataclass."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}; expected one of {sorted(STAGES)}")
+    raw: dict = {}
+    where = str(path) if path else stage
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = read_yaml(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    if data:
+        raw = deep_merge(raw, data)
+    if overrides:
+        raw = deep_merge(raw, overrides if isinstance(overrides, dict) else parse_overrides(overrides))
+    raw.pop("stage", None)  # documentation key some recipes carry
+    cfg = _build(STAGES[stage], raw, where)
+    if cfg.trl is None:
+        cfg.trl = {}
+    check_stage(stage, cfg, where)
+    return cfg
+
+
+def to_dict(cfg: StageBase) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_yaml(cfg: StageBase) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

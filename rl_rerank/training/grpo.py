@@ -1,0 +1,149 @@
+"""Stage 2: GRPO with TRL's GRPOTrainer against ranking rewards picked by name, starting from stage 1.
+
+Start point (decided here, see load_policy): a stage-1 LoRA adapter is loaded *trainable* on the base model
+and training continues on it; with beta > 0 TRL keeps a frozen copy of it (adapter "ref") as the KL
+reference, so the KL anchors to the SFT policy and the result is one adapter on the original base (what the
+rerank engines load). We do not merge-then-new-LoRA: that would anchor KL to the same policy but leave a
+merged base to ship next to the adapter. A full stage-1 model is trained directly (new LoRA when `lora` set).
+
+Everything else (loss_type grpo/dr_grpo/dapo, importance_sampling_level, num_iterations, beta, epsilon,
+vLLM colocate/server rollouts, per-reward logging) is TRL's, set through the recipe's `trl:` section.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from rl_rerank.errors import ConfigError
+from rl_rerank.training.common import (base_card, load_policy, prepare_rows, resume_target, trl_kwargs,
+                                       write_outputs)
+from rl_rerank.training.config import GRPOStage
+from rl_rerank.training.grouping import QUERY_GROUP_REWARDS, gather_query_groups, grouped_trainer_class, query_groups
+
+GRPO_DEFAULTS = {"num_generations": 8, "max_completion_length": 256, "beta": 0.001, "loss_type": "dapo",
+                 "log_completions": False}
+
+
+def _named(func: Callable, name: str) -> Callable:
+    """TRL logs rewards under func.__name__; registry entries may be partials or lambdas."""
+
+    def reward(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    reward.__name__ = reward.__qualname__ = name
+    for attr in ("needs_query_group",):
+        if hasattr(func, attr):
+            setattr(reward, attr, getattr(func, attr))
+    return reward
+
+
+def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -> tuple[list[Callable], list[float]]:
+    """Reward functions and weights by name; erank-style rewards get the cross-process query-group gather."""
+    names = list(cfg.rewards)
+    if override is not None:
+        funcs = [override[n] for n in names]
+    else:
+        from rl_rerank.rewards import build_reward_funcs
+
+        spec = {n: {"weight": float(w), **cfg.reward_args.get(n, {})} for n, w in cfg.rewards.items()}
+        try:
+            funcs, _weights = build_reward_funcs(spec)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ConfigError(f"rewards: {exc}") from None
+    weights = [float(cfg.rewards[n]) for n in names]
+    out = []
+    g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
+    for name, func in zip(names, funcs):
+        func = _named(func, name)
+        if name in QUERY_GROUP_REWARDS or getattr(func, "needs_query_group", False):
+            func = gather_query_groups(func, name, cfg.docs_per_query, g)
+        out.append(func)
+    return out, weights
+
+
+def check_grouping(cfg: GRPOStage, ds, where: str) -> dict:
+    """Query grouping: the rows must come in whole queries and the batch geometry must fit on every process."""
+    needs = [n for n in cfg.rewards if n in QUERY_GROUP_REWARDS]
+    if needs and not cfg.group_by_query:
+        raise ConfigError(f"{where}: reward {needs[0]!r} ranks all documents of a query together; "
+                          f"set group_by_query: true and docs_per_query")
+    if not cfg.group_by_query:
+        return {}
+    if "qid" not in ds.column_names:
+        raise ConfigError(f"{where}: group_by_query needs a qid column in the training rows")
+    groups, dropped = query_groups(ds["qid"], cfg.docs_per_query)
+    if len(groups) < cfg.queries_per_generation:
+        raise ConfigError(f"{where}: only {len(groups)} queries have exactly docs_per_query={cfg.docs_per_query} "
+                          f"rows (row counts of the others: {dropped}); set docs_per_query to the rows per query")
+    g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device = int(cfg.trl.get("per_device_train_batch_size", 8))
+    gen_batch = cfg.queries_per_generation * cfg.docs_per_query * g
+    if gen_batch % (per_device * world):
+        raise ConfigError(f"{where}: generation batch {cfg.queries_per_generation} queries x {cfg.docs_per_query} "
+                          f"docs x {g} rollouts = {gen_batch} is not divisible by per_device_train_batch_size "
+                          f"{per_device} x {world} processes; change per_device_train_batch_size or "
+                          f"queries_per_generation")
+    info = {"query_groups": len(groups), "queries_dropped_by_size": dropped, "generation_batch_size": gen_batch}
+    if "label" in ds.column_names:
+        labels = ds["label"]
+        info["query_groups_without_positive"] = sum(1 for rows in groups if not any(labels[i] > 0 for i in rows))
+    return info
+
+
+def build_grpo_args(cfg: GRPOStage):
+    from trl import GRPOConfig
+
+    extra = dict(GRPO_DEFAULTS)
+    if cfg.group_by_query:
+        g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
+        extra["generation_batch_size"] = cfg.queries_per_generation * cfg.docs_per_query * g
+    return GRPOConfig(**trl_kwargs(cfg, extra))
+
+
+def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, callbacks: list | None = None) -> Path:
+    """Train stage 2 and return the output folder. `reward_funcs` replaces registry lookups (tests, probes)."""
+    where = cfg.output_dir
+    ds, data_info = prepare_rows("grpo", cfg, where)
+    data_info.update(check_grouping(cfg, ds, where))
+    funcs, weights = build_rewards(cfg, reward_funcs)
+    args = build_grpo_args(cfg)
+    args.reward_weights = weights
+    resume = resume_target(cfg)
+
+    from trl import GRPOTrainer
+
+    model, tokenizer, peft_config = load_policy(cfg, want_peft_config=True)
+    kwargs = dict(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer,
+                  peft_config=peft_config, callbacks=callbacks)
+    if cfg.group_by_query:
+        trainer = grouped_trainer_class()(docs_per_query=cfg.docs_per_query,
+                                          queries_per_generation=cfg.queries_per_generation, **kwargs)
+    else:
+        trainer = GRPOTrainer(**kwargs)
+    state_before = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
+    started = time.time()
+    trainer.train(resume_from_checkpoint=resume)
+    out = Path(cfg.output_dir)
+    card = base_card("grpo", cfg, data_info, trainer, started, resume, state_before)
+    card.update(reward_summary(trainer.state.log_history, list(cfg.rewards)))
+    card["rewards"] = dict(cfg.rewards)
+    card["group_checks"] = [f.calls[-3:] for f in funcs if hasattr(f, "calls")]
+    write_outputs(trainer, cfg, "grpo", out, card)
+    return out
+
+
+def reward_summary(log_history: list[dict], names: list[str]) -> dict:
+    """Mean total reward per logged step plus first/last values per reward, for the run card."""
+    steps = [h for h in log_history if "reward" in h]
+    out = {"reward_per_step": [round(h["reward"], 4) for h in steps]}
+    for name in names:
+        key = f"rewards/{name}/mean"
+        vals = [h[key] for h in steps if key in h]
+        if vals:
+            out[f"{name}_first"] = vals[0]
+            out[f"{name}_last"] = vals[-1]
+    return out
