@@ -466,6 +466,47 @@ def _to_dataset(rows: list[dict]):
     return Dataset.from_list(rows)
 
 
+# ------------------------------------------------------------------------------------------ label plan
+
+
+@dataclass
+class PlannedItem:
+    """One unit for a teacher to label: a (query, document) pair or a listwise window, with judged grades."""
+
+    query: Any  # Query
+    docs: list[Candidate]
+    grades: list[int]
+
+
+def plan_items(pools: Pools, settings: BuildSettings) -> tuple[list[PlannedItem], BuildStats]:
+    """The pairs (pointwise) or windows (listwise) a teacher should label, chosen by the same seeded sampling
+    as the builders, in a fixed order (queries in source order, a query's documents contiguous)."""
+    if settings.paradigm not in ("pointwise", "listwise"):
+        raise ConfigError(f"teacher labelling supports pointwise and listwise, not {settings.paradigm!r}")
+    stats = BuildStats(queries_total=len(pools.queries))
+    items: list[PlannedItem] = []
+    for pool in pools.queries:
+        sampler = _QuerySampler(pool, pools, settings)
+        if not sampler.positives:
+            stats.no_positive_qids.append(pool.query.qid)
+            continue
+        if settings.paradigm == "pointwise":
+            docs = _pointwise_docs(sampler, settings, stats)
+            if not docs:
+                stats.too_few_candidates_qids.append(pool.query.qid)
+                continue
+            items += [PlannedItem(pool.query, [d], [sampler.grade(d.docid)]) for d in docs]
+        else:
+            windows = [w for w, order, _ in _listwise_windows(sampler, settings, stats) if order is None]
+            items += [PlannedItem(pool.query, w, [sampler.grade(d.docid) for d in w]) for w in windows]
+        stats.queries_used += 1
+    if stats.no_positive_qids:
+        log.warning("%d of %d queries have no positive document and are not labelled", len(stats.no_positive_qids),
+                    stats.queries_total)
+    stats.examples = len(items)
+    return items, stats
+
+
 # ------------------------------------------------------------------------------------------ one call
 
 
