@@ -1,0 +1,100 @@
+"""Plumbing shared by the rewards: completion text, dataset columns, and safe numbers.
+
+TRL's GRPOTrainer calls `f(prompts=..., completions=..., completion_ids=..., **columns)` where every dataset
+column arrives as a list aligned with the completions; completions are strings or, for conversational
+datasets, lists of {"role", "content"} messages. Model output is untrusted; the columns are ours, so a missing
+required column is a configuration error, not something to paper over.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from rl_rerank.errors import ConfigError
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion: a string as is; for a message list, the last assistant content."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return _content(completion.get("content", ""))
+    if isinstance(completion, (list, tuple)):
+        messages = [m for m in completion if isinstance(m, dict)]
+        assistant = [m for m in messages if m.get("role") == "assistant"]
+        chosen = assistant[-1] if assistant else (messages[-1] if messages else None)
+        return _content(chosen.get("content", "")) if chosen else ""
+    return "" if completion is None else str(completion)
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):  # multimodal parts: keep the text ones
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
+
+
+def column(columns: dict[str, Any], name: str, n: int, reward: str, required: bool = True) -> list[Any]:
+    """One dataset column as a list of length n (None entries when optional and absent)."""
+    values = columns.get(name)
+    if values is None:
+        if required:
+            raise ConfigError(f"reward {reward!r} needs the dataset column {name!r} (got: {', '.join(sorted(columns)) or 'none'})")
+        return [None] * n
+    values = list(values) if not isinstance(values, (str, bytes)) else [values]
+    if len(values) != n:
+        raise ConfigError(f"reward {reward!r}: column {name!r} has {len(values)} values for {n} completions")
+    return values
+
+
+def as_labels(value: Any) -> list[int]:
+    """A `labels` cell (list, tuple, numpy array) as a list of ints; unreadable entries become 0."""
+    if value is None:
+        return []
+    try:
+        items = list(value)
+    except TypeError:
+        return []
+    return [as_int(v) for v in items]
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return default
+    return int(f) if math.isfinite(f) else default
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float, or None for missing/NaN/unreadable values."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def finite(values: Sequence[float], lo: float, hi: float) -> list[float]:
+    """Last line of defence: every reward is a finite float in its documented range."""
+    out = []
+    for v in values:
+        v = float(v)
+        out.append(lo if not math.isfinite(v) else min(hi, max(lo, v)))
+    return out
+
+
+def pessimistic_ranking(scores: Sequence[float], labels: Sequence[int]) -> list[int]:
+    """Indices by score descending; among tied scores the least relevant first.
+
+    A model gains nothing from ties: giving every document the same score ranks the positives last.
+    """
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], labels[i], -i))
+
+
+def qrels_of(labels: Sequence[int]) -> dict[int, int]:
+    return {i: int(g) for i, g in enumerate(labels)}

@@ -1,0 +1,101 @@
+"""Rewards for pointwise (one document per prompt) rollouts: ERank's pooled listwise reward and the error
+against a teacher score. Rows carry `qid`, `docid`, `label` (> 0 = positive) and optionally `ref_score`
+(reference score of the SFT model) and `teacher_score`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
+
+from rl_rerank.paradigms.pointwise import Pointwise
+from rl_rerank.rewards.common import as_float, as_int, column, completion_text, finite
+
+RewardFn = Callable[..., list[float]]
+
+
+def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1.0,
+               neg_above_penalty: float = -0.5, neg_below_max: float = 0.5, format_penalty: float = -1.0,
+               ref_default: float = 0.0, accept_repaired: bool = False) -> RewardFn:
+    """ERank's listwise-derived reward for a pointwise model (constants are ours; the paper's were not given).
+
+    All completions of the batch with the same `qid` (N documents x G rollouts) are pooled and ranked by
+    their parsed score, ties at the smallest rank (rank = 1 + number of pooled items with a higher score).
+    Only well-formed completions (tags as required, score parsed cleanly) enter the pool. Then:
+      - unformatted completion: `format_penalty` (-1.0);
+      - positive (label > 0): `pos_scale / rank` (1.0 at rank 1, 0.5 at rank 2, ...);
+      - negative scored at or above the lowest-scored positive of the pool (above or tied with some
+        positive): `neg_above_penalty` (-0.5); ties count as above, so scoring everything alike never pays;
+      - negative below every positive (or no positive in the pool): the smooth squared-error term
+        `neg_below_max * (1 - ((s - ref) / max_score)^2)`, ref = `ref_score` column clipped to 0..max_score,
+        `ref_default` (0.0) when missing: keeps negatives near the SFT model's calibration.
+    Range: [min(format_penalty, neg_above_penalty, 0), max(pos_scale, neg_below_max)] = [-1, 1] by default.
+    """
+    parser = Pointwise(reasoning=reasoning, max_score=max_score)
+    lo = min(format_penalty, neg_above_penalty, 0.0)
+    hi = max(pos_scale, neg_below_max, 0.0)
+
+    def erank(completions: list[Any], **columns: Any) -> list[float]:
+        n = len(completions)
+        qids = column(columns, "qid", n, "erank")
+        labels = [as_int(v) for v in column(columns, "label", n, "erank")]
+        refs = [as_float(v) for v in column(columns, "ref_score", n, "erank", required=False)]
+        scores: list[int | None] = []
+        for c in completions:
+            parsed = parser.parse(completion_text(c), 1)
+            good = parsed.tags_ok and (parsed.status == "ok" or (accept_repaired and parsed.usable))
+            scores.append(parsed.value if good else None)
+        pools: dict[Any, list[int]] = defaultdict(list)
+        for i, qid in enumerate(qids):
+            pools[str(qid)].append(i)
+        rewards = [float(format_penalty)] * n
+        for members in pools.values():
+            pooled = [i for i in members if scores[i] is not None]
+            values = sorted((scores[i] for i in pooled), reverse=True)
+            positives = [scores[i] for i in pooled if labels[i] > 0]
+            lowest_positive = min(positives) if positives else None
+            for i in pooled:
+                s = scores[i]
+                if labels[i] > 0:
+                    rank = 1 + sum(1 for v in values if v > s)
+                    rewards[i] = pos_scale / rank
+                elif lowest_positive is not None and s >= lowest_positive:
+                    rewards[i] = neg_above_penalty
+                else:
+                    ref = refs[i] if refs[i] is not None else ref_default
+                    ref = min(float(max_score), max(0.0, ref))
+                    rewards[i] = neg_below_max * (1.0 - ((s - ref) / max_score) ** 2)
+        return finite(rewards, lo, hi)
+
+    erank.__name__ = "erank"
+    return erank
+
+
+def make_pointwise_error(max_score: int = 10, reasoning: bool = True, format_penalty: float = -1.0,
+                         accept_repaired: bool = False) -> RewardFn:
+    """1 - |s - t| / max_score for a well-formed score s against the teacher score t.
+
+    t = `teacher_score`, else `ref_score`, else `label`, clipped to 0..max_score. Unformatted completions get
+    `format_penalty` (-1.0). Range: [min(format_penalty, 0), 1] = [-1, 1] by default.
+    """
+    parser = Pointwise(reasoning=reasoning, max_score=max_score)
+    lo = min(format_penalty, 0.0)
+
+    def pointwise_error(completions: list[Any], **columns: Any) -> list[float]:
+        n = len(completions)
+        if all(columns.get(name) is None for name in ("teacher_score", "ref_score", "label")):
+            column(columns, "teacher_score", n, "pointwise_error")  # raises: nothing to compare against
+        teacher = [as_float(v) for v in column(columns, "teacher_score", n, "pointwise_error", required=False)]
+        ref = [as_float(v) for v in column(columns, "ref_score", n, "pointwise_error", required=False)]
+        label = [as_float(v) for v in column(columns, "label", n, "pointwise_error", required=False)]
+        out = []
+        for c, t, r, g in zip(completions, teacher, ref, label):
+            parsed = parser.parse(completion_text(c), 1)
+            good = parsed.tags_ok and (parsed.status == "ok" or (accept_repaired and parsed.usable))
+            target = next((x for x in (t, r, g) if x is not None), 0.0)
+            target = min(float(max_score), max(0.0, target))
+            out.append(1.0 - abs(parsed.value - target) / max_score if good else format_penalty)
+        return finite(out, lo, 1.0)
+
+    pointwise_error.__name__ = "pointwise_error"
+    return pointwise_error
