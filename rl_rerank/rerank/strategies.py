@@ -199,14 +199,16 @@ def setwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], set
             for ri, pool in pools.items():
                 if len(pool) > 1:
                     jobs += [(ri, pool[i:i + size]) for i in range(0, len(pool), size)]
-            prompts = [paradigm.messages(requests[ri].query, docs, tok) for ri, docs in jobs]
+            asked = [(ri, docs) for ri, docs in jobs if len(docs) > 1]  # a lone document wins without a prompt
+            prompts = [paradigm.messages(requests[ri].query, docs, tok) for ri, docs in asked]
             stats.prompts += len(prompts)
-            gens = _gen(engine, prompts, paradigm, settings, size)
+            gens = iter(_gen(engine, prompts, paradigm, settings, size))
             winners: dict[int, list[Candidate]] = {ri: [] for ri, p in pools.items() if len(p) > 1}
-            for (ri, docs), g in zip(jobs, gens):
+            for ri, docs in jobs:
                 if len(docs) == 1:
                     winners[ri].append(docs[0])
                     continue
+                g = next(gens)
                 p = stats.parse.add(paradigm.parse(g.text, len(docs)))
                 idx = p.value if p.usable and isinstance(p.value, int) and 0 <= p.value < len(docs) else None
                 if idx is None:
