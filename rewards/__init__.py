@@ -68,12 +68,13 @@ def get_reward(name: str, **options: Any) -> RewardFn:
         raise ConfigError(f"reward {name!r}: {exc}") from None
 
 
-def build_reward_funcs(spec: Mapping[str, float] | Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None,
+def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None,
                        **common: Any) -> tuple[list[RewardFn], list[float]]:
     """(reward_funcs, reward_weights) for TRL's GRPOTrainer.
 
-    spec: {name: weight} or a list of names (weight 1.0 each). options: per-reward keyword options,
-    {name: {...}}. common: options given to every reward whose factory accepts them (e.g. reasoning=False).
+    spec: {name: weight}, {name: {"weight": w, **options}} or a list of names (weight 1.0 each).
+    options: per-reward keyword options, {name: {...}}. common: options given to every reward whose factory
+    accepts them (e.g. reasoning=cfg.reasoning, max_score=10). Precedence: spec dict > options > common.
     """
     if isinstance(spec, Mapping):
         items = [(str(k), v) for k, v in spec.items()]
@@ -84,18 +85,25 @@ def build_reward_funcs(spec: Mapping[str, float] | Sequence[str], options: Mappi
     if not items:
         raise ConfigError(f"no reward given; registered rewards: {', '.join(FACTORIES)}")
     options = dict(options or {})
-    unknown = [k for k in list(dict(items)) + list(options) if k not in FACTORIES]
+    unknown = [k for k in [n for n, _ in items] + list(options) if k not in FACTORIES]
     if unknown:
         raise ConfigError(f"unknown reward(s) {', '.join(sorted(set(unknown)))}; registered rewards: {', '.join(FACTORIES)}")
     funcs, weights = [], []
-    for name, weight in items:
+    for name, entry in items:
+        own: dict[str, Any] = {}
+        if isinstance(entry, Mapping):
+            own = {k: v for k, v in entry.items() if k != "weight"}
+            entry = entry.get("weight", 1.0)
+        if isinstance(entry, bool):
+            raise ConfigError(f"reward {name!r}: weight must be a number, got {entry!r}")
         try:
-            weight = float(weight)
+            weight = float(entry)
         except (TypeError, ValueError):
-            raise ConfigError(f"reward {name!r}: weight must be a number, got {weight!r}") from None
+            raise ConfigError(f"reward {name!r}: weight must be a number, got {entry!r}") from None
         params = inspect.signature(FACTORIES[name]).parameters
         opts = {k: v for k, v in common.items() if k in params}
         opts.update(options.get(name, {}))
+        opts.update(own)
         funcs.append(get_reward(name, **opts))
         weights.append(weight)
     return funcs, weights

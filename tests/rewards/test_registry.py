@@ -33,6 +33,10 @@ def test_common_and_per_reward_options():
     cols = {"qid": ["q"], "label": [1]}
     assert erank(["<answer>5</answer>"], **cols) == [2.0]  # reasoning off and the option applied
     assert fmt(["<answer>5</answer>"]) == [1.0]
+    # the training stage's form: {name: {"weight": w, **options}}; its options win over common ones
+    funcs, weights = build_reward_funcs({"erank": {"weight": 0.5, "pos_scale": 3.0, "reasoning": True}},
+                                        reasoning=False, max_score=10)
+    assert weights == [0.5] and funcs[0](["<think>r</think><answer>5</answer>"], **cols) == [3.0]
     # a common option a factory does not take is simply not passed to it
     funcs, _ = build_reward_funcs(["setwise"], max_score=4)
     assert funcs[0] is REWARDS["setwise"]
