@@ -50,7 +50,10 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
 
         spec = {n: {"weight": float(w), **cfg.reward_args.get(n, {})} for n, w in cfg.rewards.items()}
         try:
-            funcs, _weights = build_reward_funcs(spec)
+            # the paradigm's settings reach every reward that takes them (reasoning decides whether <think> is required)
+            common = {"reasoning": cfg.reasoning, "paradigm": cfg.paradigm,
+                      **{k: cfg.paradigm_args[k] for k in ("max_score",) if k in cfg.paradigm_args}}
+            funcs, _weights = build_reward_funcs(spec, **common)
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"rewards: {exc}") from None
     weights = [float(cfg.rewards[n]) for n in names]
