@@ -59,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
     results = index.search(qs.queries, k=args.top_k, exclude=qs.excluded, progress=progress)
     print(f"retrieved top-{args.top_k} for {len(results)} queries in {time.perf_counter() - t0:.1f} s")
 
-    write_run(args.run_out, results, tag=args.run_tag)
-    print(f"run: {args.run_out}")
-    if args.requests_out:
+    requests = None
+    if args.requests_out:  # built before anything is written, so a failure leaves no output at all
         docs = fetch(args.corpus, docids_in_top_k(results, args.top_k), args.format)
         requests = build_requests(results, docs, qs.queries, args.top_k)
+    write_run(args.run_out, results, tag=args.run_tag)
+    print(f"run: {args.run_out}")
+    if requests is not None:
         write_requests(args.requests_out, requests)
         print(f"requests: {args.requests_out} ({len(requests)} queries)")
     if qrels:

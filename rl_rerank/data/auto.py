@@ -18,7 +18,9 @@ class QuerySet(NamedTuple):
     kind: str  # "beir", "bright", "beir-queries" or "topics"
 
 
-def load_queries(path: str | Path, split: str = "test", fmt: str | None = None, long_documents: bool = False) -> QuerySet:
+def load_queries(
+    path: str | Path, split: str = "test", fmt: str | None = None, long_documents: bool = False
+) -> QuerySet:
     """Queries from a BEIR folder (queries of `split` plus its qrels), a BEIR queries.jsonl, a BRIGHT
     examples file (.jsonl or .jsonl.gz; gold ids and excluded ids come with it) or a topics TSV."""
     path = Path(path)

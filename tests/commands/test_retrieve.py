@@ -16,7 +16,8 @@ from rl_rerank.data.types import Candidate
 def test_scifact_run_requests_and_figures(tmp_path, capsys, scifact_dir):
     run_out, req_out = tmp_path / "run.trec", tmp_path / "requests.jsonl"
     code = main(["retrieve", "--corpus", str(scifact_dir), "--queries", str(scifact_dir), "--split", "test",
-                 "--top-k", "20", "--run-out", str(run_out), "--requests-out", str(req_out), "--no-progress"])  # fmt: skip
+                 "--top-k", "20", "--run-out", str(run_out), "--requests-out", str(req_out),
+                 "--no-progress"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     run = read_run(run_out)

@@ -38,7 +38,9 @@ def test_requests_via_datasets(dl20_dir):
     plain = read_requests(path)
     assert [r.query for r in reqs] == [r.query for r in plain]
     for got, want in zip(reqs, plain):
-        assert [(c.docid, c.text, c.rank) for c in got.candidates] == [(c.docid, c.text, c.rank) for c in want.candidates]
+        assert [(c.docid, c.text, c.rank) for c in got.candidates] == [
+            (c.docid, c.text, c.rank) for c in want.candidates
+        ]
         # Arrow's JSON reader may round the last digits of a float; the ranking is what must survive.
         assert [c.score for c in got.candidates] == pytest.approx([c.score for c in want.candidates], rel=1e-9)
 

@@ -89,7 +89,7 @@ HIT = '{"content": "c", "qid": 1, "docid": "d", "rank": 1, "score": 1.0}'
 @pytest.mark.parametrize(
     "text, line, needle",
     [
-        ('[\n  {"query": "q",\n   "hits": [\n    ' + HIT + ',\n    {"content": "c", "qid": 1, "rank": 2}\n]}]', 5, "'docid'"),
+        ('[\n  {"query": "q",\n   "hits": [\n    ' + HIT + ',\n    {"content": "c", "qid": 1}\n]}]', 5, "'docid'"),
         ('[\n {"query": "q", "hits": [' + HIT.replace('"score": 1.0', '"score": "high"') + "]}\n]", 2, "number"),
         ('[\n {"query": "q", "hits": [' + HIT + "]},\n {\"query\": \"q2\"}\n]", 3, "'hits'"),
         ('[\n {"query": "q", "hits": [' + HIT + "]\n ,]", 3, "valid JSON"),
