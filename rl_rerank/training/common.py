@@ -90,19 +90,24 @@ def _read_rows(path: str):
 
 def load_rows(stage: str, cfg: StageBase):
     """The training rows as a datasets.Dataset: a prebuilt file, or built by rl_rerank.training.data."""
+    from rl_rerank.training import data as builders
+
     if cfg.data.path is not None:
-        ds = _read_rows(cfg.data.path)
-    else:
-        try:
-            from rl_rerank.training import data as builders
-        except ImportError:
-            raise ConfigError("data.build needs rl_rerank.training.data (not installed); use data.path") from None
-        fn_name = {"sft": "build_sft_dataset", "grpo": "build_grpo_dataset"}[stage]
-        fn = getattr(builders, fn_name, None)
-        if fn is None:
-            raise ConfigError(f"rl_rerank.training.data has no {fn_name}; use data.path with prebuilt rows")
-        ds = fn(paradigm=cfg.paradigm, reasoning=cfg.reasoning, seed=cfg.seed, **(cfg.data.build or {}))
-    return ds
+        if builders.is_built_jsonl(cfg.data.path):
+            return builders.read_built(cfg.data.path)  # validates every row, DataError with file:line
+        return _read_rows(cfg.data.path)
+    from rl_rerank.models import load_tokenizer
+    from rl_rerank.paradigms import get_paradigm
+
+    paradigm = get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)
+    build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}
+    if "max_doc_tokens" in cfg.paradigm_args:
+        build.setdefault("max_doc_tokens", cfg.paradigm_args["max_doc_tokens"])
+    if stage == "grpo" and getattr(cfg, "group_by_query", False) and cfg.paradigm == "pointwise":
+        build.setdefault("docs_per_query", cfg.docs_per_query)
+    build.setdefault("tokenizer", load_tokenizer(resolve_base_model(cfg.model)))
+    fn = builders.build_sft_dataset if stage == "sft" else builders.build_grpo_dataset
+    return fn(paradigm, **build)
 
 
 def check_rows(stage: str, ds, where: str) -> dict:

