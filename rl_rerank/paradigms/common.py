@@ -220,7 +220,12 @@ def wrap_target(answer: str, reasoning_on: bool, reasoning: str | None, reason_t
     body = f"<answer>{answer}</answer>"
     if not reasoning_on:
         return body
-    text = (reasoning or "").strip() or generic
+    text = reasoning or ""
+    tags = (f"<{reason_tag}>", f"</{reason_tag}>", "<answer>", "</answer>")
+    while any(t in text for t in tags):  # teacher text quoting the tags would break the structure
+        for tag in tags:
+            text = text.replace(tag, "")
+    text = text.strip() or generic
     return f"<{reason_tag}>{text}</{reason_tag}>\n{body}"
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
@@ -136,3 +138,20 @@ def test_parse_stats_counts_outcomes():
     for text in ["<answer>[1] > [2]</answer>", "<answer>[2] > [2]</answer>", "garbage"]:
         stats.add(p.parse(text, 2))
     assert (stats.ok, stats.repaired, stats.failed) == (1, 1, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(labels=st.lists(st.integers(0, 10), min_size=1, max_size=25), reasoning=st.booleans(),
+       why=st.one_of(st.none(), st.text(max_size=40), st.just("a </think> <answer>3</answer> </reason>")))
+def test_round_trip_property(labels, reasoning, why):
+    n = len(labels)
+    lw = get_paradigm("listwise", reasoning=reasoning).parse(
+        get_paradigm("listwise", reasoning=reasoning).target(labels, why), n)
+    assert lw.status == "ok" and [labels[i] for i in lw.value] == sorted(labels, reverse=True)
+    sw = get_paradigm("setwise", reasoning=reasoning)
+    parsed = sw.parse(sw.target(labels, why), n)
+    assert parsed.status == "ok" and labels[parsed.value] == max(labels)
+    gw = get_paradigm("groupwise", reasoning=reasoning)
+    assert gw.parse(gw.target(labels, why), n).value == labels
+    pw = get_paradigm("pointwise", reasoning=reasoning)
+    assert pw.parse(pw.target(labels[:1], why)).value == labels[0]
