@@ -8,6 +8,7 @@ required column is a configuration error, not something to paper over.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Sequence
 
@@ -53,6 +54,13 @@ def as_labels(value: Any) -> list[int]:
     """A `labels` cell (list, tuple, numpy array) as a list of ints; unreadable entries become 0."""
     if value is None:
         return []
+    if isinstance(value, (str, bytes)):  # a list stored as JSON text (CSV/JSON round trips)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+        if not isinstance(value, list):
+            return []
     try:
         items = list(value)
     except TypeError:

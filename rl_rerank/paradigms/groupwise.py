@@ -69,7 +69,8 @@ class Groupwise(MultiDocParadigm):
     def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "reason")
         if split.answer is None or num_docs <= 0:
-            return Parsed("failed", reasoning=split.reasoning, note=join_notes(split.note, "no scores"))
+            return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok and split.answer is not None,
+                          note=join_notes(split.note, "no scores"))
         pairs, how = self._read_pairs(split.answer)
         if pairs is None:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,

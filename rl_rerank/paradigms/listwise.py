@@ -65,7 +65,8 @@ class Listwise(MultiDocParadigm):
     def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
         if split.answer is None or num_docs <= 0:
-            return Parsed("failed", reasoning=split.reasoning, note=join_notes(split.note, "no ranking"))
+            return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok and split.answer is not None,
+                          note=join_notes(split.note, "no ranking"))
         content = split.answer
         found = [int(x) for x in _BRACKETED.findall(content)]
         how = ""

@@ -80,3 +80,12 @@ def test_rewards_do_not_import_torch_or_trl():
             "print(sorted(m for m in ('torch', 'trl', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_labels_column_shapes():
+    import numpy as np
+
+    text = "<think>r</think><answer>[2] > [1]</answer>"
+    values = REWARDS["reasonrank"]([text] * 4, labels=[[0, 1], (0, 1), np.array([0, 1]), "[0, 1]"])
+    assert len(set(values)) == 1 and values[0] == pytest.approx(1.3)
+    assert REWARDS["reasonrank"]([text], labels=["not json"]) == [0.0]  # no documents: nothing well-formed
