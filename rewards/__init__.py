@@ -87,7 +87,8 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
     options = dict(options or {})
     unknown = [k for k in [n for n, _ in items] + list(options) if k not in FACTORIES]
     if unknown:
-        raise ConfigError(f"unknown reward(s) {', '.join(sorted(set(unknown)))}; registered rewards: {', '.join(FACTORIES)}")
+        raise ConfigError(f"unknown reward(s) {', '.join(sorted(set(unknown)))}; "
+                          f"registered rewards: {', '.join(FACTORIES)}")
     funcs, weights = [], []
     for name, entry in items:
         own: dict[str, Any] = {}

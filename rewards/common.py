@@ -42,7 +42,8 @@ def column(columns: dict[str, Any], name: str, n: int, reward: str, required: bo
     values = columns.get(name)
     if values is None:
         if required:
-            raise ConfigError(f"reward {reward!r} needs the dataset column {name!r} (got: {', '.join(sorted(columns)) or 'none'})")
+            present = ", ".join(sorted(columns)) or "none"
+            raise ConfigError(f"reward {reward!r} needs the dataset column {name!r} (got: {present})")
         return [None] * n
     values = list(values) if not isinstance(values, (str, bytes)) else [values]
     if len(values) != n:

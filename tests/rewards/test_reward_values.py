@@ -69,7 +69,8 @@ def test_grouprank_by_hand():
     p = [0.25, 0.75, 0.0]  # scores / sum
     q = [2 / 3, 0.0, 1 / 3]  # labels / sum
     m = [(a + b) / 2 for a, b in zip(p, q)]
-    js = 0.5 * sum(a * L2(a / c) for a, c in zip(p, m) if a > 0) + 0.5 * sum(b * L2(b / c) for b, c in zip(q, m) if b > 0)
+    js = (0.5 * sum(a * L2(a / c) for a, c in zip(p, m) if a > 0)
+          + 0.5 * sum(b * L2(b / c) for b, c in zip(q, m) if b > 0))
     expected = ndcg + 0.2 * recall + 0.1 * (1 - js)
     assert REWARDS["grouprank"]([completion], labels=[labels]) == pytest.approx([expected])
 
