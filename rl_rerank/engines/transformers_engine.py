@@ -50,7 +50,8 @@ class TransformersEngine(Engine):
         with torch.no_grad():
             for batch in self._batches(ids):
                 input_ids, mask, _ = self._pad([ids[i] for i in batch])
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits[:, -1, :].float()
+                # logits_to_keep=1: only the last position goes through the LM head (the vocab-sized matmul)
+                logits = self.model(input_ids=input_ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :].float()
                 probs = torch.softmax(logits, dim=-1)
                 top = torch.topk(probs, k=min(self.top_k, probs.shape[-1]), dim=-1)
                 for row, i in enumerate(batch):

@@ -1,0 +1,38 @@
+"""Read what `rl-rerank rerank` reranks: rank_llm requests, or a TREC run joined with a corpus and queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rl_rerank.data.types import Query, Request
+from rl_rerank.errors import UserError
+
+RUN_SUFFIXES = (".trec", ".run", ".txt", ".tsv")
+
+
+def read_query_file(path: str | Path) -> dict[str, Query]:
+    """Topics TSV (qid<TAB>text) or BEIR queries.jsonl / BEIR folder."""
+    from rl_rerank.data import beir, trec
+
+    path = Path(path)
+    if path.is_dir() or path.suffix in (".jsonl", ".gz"):
+        return beir.read_queries(path)
+    return trec.read_topics(path)
+
+
+def load_requests(input_path: str | Path, corpus: str | Path | None = None, queries: str | Path | None = None,
+                  top_k: int | None = None) -> list[Request]:
+    from rl_rerank.data import build_requests, docids_in_top_k, read_requests, read_run
+    from rl_rerank.eval.bm25 import fetch
+
+    path = Path(input_path)
+    if not path.is_file():
+        raise UserError(f"{path}: input file not found")
+    if path.suffix not in RUN_SUFFIXES:
+        return read_requests(path)
+    if not corpus or not queries:
+        raise UserError(f"{path}: a TREC run needs --corpus (BEIR folder/corpus.jsonl or BRIGHT documents) "
+                        "and --queries (topics TSV or queries.jsonl)")
+    run = read_run(path)
+    docs = fetch(corpus, docids_in_top_k(run, top_k))
+    return build_requests(run, docs, read_query_file(queries), top_k=top_k)

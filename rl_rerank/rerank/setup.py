@@ -1,0 +1,117 @@
+"""Command-line options shared by `rerank` and `eval`, and what they build (engine, paradigm, settings).
+
+Kept in one place so both commands key the resume cache identically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rl_rerank.engines.factory import ENGINES, make_engine
+from rl_rerank.paths import cache_dir
+from rl_rerank.rerank.cache import ResultCache, config_key
+from rl_rerank.rerank.fusion import FUSION_METHODS
+from rl_rerank.rerank.runner import RunOptions, cache_file
+from rl_rerank.rerank.strategies import StrategySettings
+
+
+def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model and engine")
+    g.add_argument("--model", default=None, help="hub id or folder (default: the embedded SmolLM2-135M-Instruct); "
+                                                 "for --engine openai the served model name")
+    g.add_argument("--adapter", default=None, help="LoRA adapter folder (openai engine: the served LoRA name)")
+    g.add_argument("--engine", choices=("auto",) + ENGINES, default="auto",
+                   help="auto: vllm when a GPU and vLLM are present, else transformers")
+    g.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: float32 on CPU)")
+    g.add_argument("--batch-size", type=int, default=8, help="transformers engine batch size")
+    g.add_argument("--base-url", default=None, help="openai engine: server URL (default $OPENAI_BASE_URL)")
+    g.add_argument("--max-model-len", type=int, default=4096, help="vllm engine: context length")
+    g = parser.add_argument_group("paradigm and strategy")
+    g.add_argument("--paradigm", choices=("pointwise", "listwise", "setwise", "groupwise"), default="pointwise")
+    g.add_argument("--reasoning", action="store_true", help="the model reasons before answering")
+    g.add_argument("--template", default=None, help="prompt template file (default: the paradigm's packaged one)")
+    g.add_argument("--max-doc-tokens", type=int, default=256)
+    g.add_argument("--max-prompt-tokens", type=int, default=4096)
+    g.add_argument("--top-k", type=int, default=100, help="rerank the first-stage top-k (the rest stay below)")
+    g.add_argument("--window", type=int, default=20, help="listwise window")
+    g.add_argument("--stride", type=int, default=10, help="listwise stride")
+    g.add_argument("--set-size", type=int, default=4, help="setwise documents per comparison")
+    g.add_argument("--select-k", type=int, default=10, help="setwise: top documents to select")
+    g.add_argument("--group-size", type=int, default=10, help="groupwise documents per group")
+    g.add_argument("--repeats", type=int, default=2, help="groupwise reshuffled repeats")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--max-new-tokens", type=int, default=None)
+    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--fusion", choices=FUSION_METHODS, default="zscore", help="normalisation for --fusion-weight")
+    g.add_argument("--fusion-weight", type=float, default=0.0, help="weight of the first-stage score (0: off)")
+    g = parser.add_argument_group("run")
+    g.add_argument("--batch-queries", type=int, default=16, help="queries per engine batch and per cache write")
+    g.add_argument("--cache-dir", default=None, help="resume cache folder (default: $RL_RERANK_CACHE/rerank)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
+    g.add_argument("--no-progress", action="store_true")
+
+
+def engine_name(args) -> str:
+    if args.engine != "auto":
+        return args.engine
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            import vllm  # noqa: F401
+
+            return "vllm"
+    except ImportError:
+        pass
+    return "transformers"
+
+
+def build_engine(args):
+    name = engine_name(args)
+    kwargs: dict = {}
+    if name == "transformers":
+        kwargs.update(batch_size=args.batch_size, dtype=args.dtype or "float32")
+    elif name == "vllm":
+        kwargs.update(dtype=args.dtype, max_model_len=args.max_model_len, seed=args.seed)
+    else:
+        kwargs.update(base_url=args.base_url)
+    return make_engine(name, args.model, args.adapter, **kwargs)
+
+
+def build_paradigm(args):
+    from rl_rerank.paradigms import get_paradigm
+
+    return get_paradigm(args.paradigm, reasoning=args.reasoning, template=args.template,
+                        max_doc_tokens=args.max_doc_tokens, max_prompt_tokens=args.max_prompt_tokens)
+
+
+def strategy_settings(args) -> StrategySettings:
+    return StrategySettings(window=args.window, stride=args.stride, set_size=args.set_size, select_k=args.select_k,
+                            group_size=args.group_size, repeats=args.repeats, seed=args.seed,
+                            max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+
+
+def run_options(args) -> RunOptions:
+    return RunOptions(top_k=args.top_k, chunk_queries=args.batch_queries, fusion=args.fusion,
+                      fusion_weight=args.fusion_weight, progress=not args.no_progress)
+
+
+def model_identity(args) -> str | None:
+    """What the cache key hashes for the model: the resolved folder (or the served name)."""
+    if engine_name(args) == "openai":
+        return f"openai:{args.base_url}:{args.model}"
+    from rl_rerank.models import resolve_model
+
+    return resolve_model(args.model)
+
+
+def open_cache(args, paradigm, settings: StrategySettings) -> tuple[str, ResultCache | None]:
+    name = engine_name(args)
+    adapter = None if name == "openai" else args.adapter
+    key = config_key(name, model_identity(args), adapter, paradigm, settings.as_dict(),
+                     extra={"dtype": args.dtype, "served_adapter": args.adapter if name == "openai" else None})
+    if args.no_cache:
+        return key, None
+    root = Path(args.cache_dir) if args.cache_dir else cache_dir("rerank")
+    return key, ResultCache(cache_file(root, key))
