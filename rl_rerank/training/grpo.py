@@ -48,14 +48,11 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
     else:
         from rl_rerank.rewards import build_reward_funcs
 
-        spec = {n: {"weight": float(w), **cfg.reward_args.get(n, {})} for n, w in cfg.rewards.items()}
-        try:
-            # the paradigm's settings reach every reward that takes them (reasoning decides whether <think> is required)
-            common = {"reasoning": cfg.reasoning, "paradigm": cfg.paradigm,
-                      **{k: cfg.paradigm_args[k] for k in ("max_score",) if k in cfg.paradigm_args}}
-            funcs, _weights = build_reward_funcs(spec, **common)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ConfigError(f"rewards: {exc}") from None
+        common = {"reasoning": cfg.reasoning, "paradigm": cfg.paradigm}
+        if "max_score" in cfg.paradigm_args:
+            common["max_score"] = cfg.paradigm_args["max_score"]
+        funcs, _weights = build_reward_funcs({n: float(w) for n, w in cfg.rewards.items()},
+                                             options=cfg.reward_args, **common)
     weights = [float(cfg.rewards[n]) for n in names]
     out = []
     g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
