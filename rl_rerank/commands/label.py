@@ -111,7 +111,8 @@ def run(args) -> int:
         stats = label_items(items, engine, paradigm, lab, args.output, tokenizer, progress=not args.no_progress)
     finally:
         engine.close()
-    print(f"label: {stats.summary()} -> {args.output}", file=sys.stderr)
+    print(f"label: {stats.kept} labelled {'pairs' if args.paradigm == 'pointwise' else 'lists'} -> {args.output} "
+          f"(stats: {args.output}.stats.json)", file=sys.stderr)
     if args.sft_output:
         sft = dataclasses.replace(settings, mode="sft", shuffle=True)
         result = build_from_source(DataSource(args.output, kind="labelled"), sft, paradigm, tokenizer)

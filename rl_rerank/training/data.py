@@ -221,7 +221,7 @@ class _QuerySampler:
         pool = self.random_pool()
         out: list[Candidate] = []
         if pool is None:
-            ids = self.pools_corpus_ids()
+            ids = self.pools.corpus_ids()
             tries = 0
             while len(out) < n and tries < 50 * n:
                 tries += 1
@@ -235,13 +235,6 @@ class _QuerySampler:
         out = self.rng.sample(pool, min(n, len(pool)))
         seen.update(c.docid for c in out)
         return out
-
-    def pools_corpus_ids(self) -> list[str]:
-        ids = getattr(self.pools, "_corpus_ids", None)
-        if ids is None:
-            ids = sorted(self.pools.corpus)
-            self.pools._corpus_ids = ids  # cached on the Pools object, not global
-        return ids
 
 
 # ------------------------------------------------------------------------------------------ builders

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rl_rerank.data.atomic import atomic_open, write_json
-from rl_rerank.errors import ConfigError
+from rl_rerank.errors import ConfigError, UserError
 from rl_rerank.paradigms.base import ParseStats
 from rl_rerank.training.data import PlannedItem
 from rl_rerank.training.sources import (TeacherList, TeacherScore, labelled_record_listwise,
@@ -123,18 +123,36 @@ def journal_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-def read_journal(path: Path) -> dict[str, dict]:
-    """key -> record for every complete line; a torn last line (killed mid-write) is ignored."""
+def journal_header(settings: LabelSettings) -> dict:
+    """The settings that change what is kept; a journal written with other settings is not reused."""
+    d = asdict(settings)
+    d.pop("batch_size")
+    return {"journal": "rl_rerank.label/1", "settings": d}
+
+
+def read_journal(path: Path, header: dict | None = None) -> dict[str, dict]:
+    """key -> record for every complete line; a torn last line (killed mid-write) is ignored.
+
+    With `header`, a journal whose header differs raises UserError: mixing labels made with different
+    settings would silently change the output.
+    """
     done: dict[str, dict] = {}
     if not path.is_file():
         return done
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
+        for n, line in enumerate(fh):
             if not line.endswith("\n"):
                 break  # torn write: that item is redone
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
+                continue
+            if n == 0 and isinstance(rec, dict) and "journal" in rec:
+                if header is not None and rec != header:
+                    changed = sorted(k for k in header["settings"] if rec.get("settings", {}).get(k)
+                                     != header["settings"][k])
+                    raise UserError(f"{path}: journal of an earlier run with other settings ({', '.join(changed)}); "
+                                    f"rerun with the same settings to resume, or delete it to start over")
                 continue
             if isinstance(rec, dict) and "key" in rec:
                 done[rec["key"]] = rec
@@ -200,7 +218,9 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
     """Label `items` with the teacher `engine`, journal each finished item, then write `output` atomically."""
     output = Path(output)
     journal = journal_path(output)
-    done = read_journal(journal)
+    header = journal_header(settings)
+    done = read_journal(journal, header)
+    fresh = not journal.is_file() or journal.stat().st_size == 0
     keys = [item_key(it) for it in items]
     stats = LabelStats(items=len(items))
     todo = [(k, it) for k, it in zip(keys, items) if k not in done]
@@ -213,6 +233,8 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
     journal.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(journal, "a", encoding="utf-8") as fh:
+            if fresh:
+                fh.write(json.dumps(header) + "\n")
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start:start + settings.batch_size]
                 prompts = [paradigm.messages(it.query, it.docs, tokenizer) for _, it in batch]

@@ -97,6 +97,13 @@ class Pools:
     corpus: dict[str, Candidate] | None = None  # corpus sample for random negatives (None: sample from runs)
     max_grade: int = 1  # highest grade in the labels, for the grade -> 0..10 mapping
     origin: str = ""
+    _corpus_ids: list[str] | None = field(default=None, repr=False, compare=False)
+
+    def corpus_ids(self) -> list[str]:
+        """Sorted ids of the corpus sample (sorted so seeded draws do not depend on dict order)."""
+        if self._corpus_ids is None:
+            self._corpus_ids = sorted(self.corpus or {})
+        return self._corpus_ids
 
 
 # ----------------------------------------------------------------------------------------------- readers

@@ -9,6 +9,7 @@ import pytest
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.engines import Generation
+from rl_rerank.errors import UserError
 from rl_rerank.paradigms import get_paradigm
 from rl_rerank.training.data import BuildSettings, PlannedItem, build_from_source, plan_items
 from rl_rerank.training.label import (LabelSettings, best_permutation, consensus_score, journal_path, label_items,
@@ -150,7 +151,9 @@ def test_resume_after_interruption_does_not_recompute(tmp_path):
     with pytest.raises(Interrupted):
         label_items(items, dying, par, settings, out, progress=False)
     assert not out.exists()  # no partial output file, only the journal
-    assert len(journal_path(out).read_text().splitlines()) == 4
+    assert len(journal_path(out).read_text().splitlines()) == 1 + 4  # header + 2 batches of 2
+    with pytest.raises(UserError, match="other settings \\(samples\\)"):
+        label_items(items, FakeEngine(respond), par, LabelSettings(samples=3, batch_size=2), out, progress=False)
     again = FakeEngine(respond)
     stats = label_items(items, again, par, settings, out, progress=False)
     assert again.prompts == 2 * (10 - 4)  # only the 6 unfinished items, 2 samples each
