@@ -61,8 +61,9 @@ class BuildSettings:
     random_from: str = field(default="corpus", metadata={
         "help": "random negatives from 'corpus' (when the source has one, else run) or 'run'"})
     docs_per_query: int | None = field(default=None, metadata={
-        "help": "pointwise: exactly this many documents per query (positives + negatives; queries that cannot "
-                "reach it are skipped and counted); None = positives + the negative counts"})
+        "help": "pointwise: exactly this many documents per query: positives first (max_positives), then "
+                "num_random_negatives random and the rest hard negatives; queries that cannot reach it are skipped "
+                "and counted. None = positives + num_hard_negatives + num_random_negatives"})
     window_size: int = field(default=20, metadata={"help": "listwise window size"})
     window_stride: int = field(default=10, metadata={"help": "listwise: step between windows of one query"})
     windows_per_query: int = field(default=1, metadata={"help": "listwise windows taken from the top of the run"})

@@ -184,6 +184,9 @@ def _decide(item: PlannedItem, texts: list[str], paradigm, settings: LabelSettin
     for p in parsed:
         counts[p.status] += 1
     rec: dict[str, Any] = {"parse": counts, "kept": False}
+    failed = [t[:200] for t, p in zip(texts, parsed) if not p.usable]
+    if failed:
+        rec["failed_texts"] = failed  # heads of unparseable samples, to see what the teacher did wrong
     if settings.paradigm == "pointwise":
         scores = [int(p.value) if p.usable and p.value is not None else None for p in parsed]
         idx = consensus_score(scores)
