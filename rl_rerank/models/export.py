@@ -1,0 +1,121 @@
+"""Export a trained adapter for others: a clean adapter folder, optionally a merged model, and a model card.
+
+Training folders hold checkpoints, optimizer states and logs; users of a reranker need only the adapter
+weights, its config, the tokenizer, and a card saying what it is (base model, recipe, data, eval numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from rl_rerank.data.atomic import write_text
+from rl_rerank.errors import UserError
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json")
+
+
+def adapter_base(adapter: Path) -> str | None:
+    cfg = adapter / "adapter_config.json"
+    if not cfg.is_file():
+        raise UserError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    return json.loads(cfg.read_text()).get("base_model_name_or_path")
+
+
+def _fresh(path: Path) -> Path:
+    """A temp folder beside `path`; renamed into place when complete (no half-exported folder)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def export(adapter: str | Path, out: str | Path, base: str | None = None, merge: bool = False,
+           report: str | Path | None = None) -> dict:
+    """Write OUT/ (adapter: weights as safetensors, config, tokenizer, README.md, recipe) and with merge
+    OUT/merged/ (full model in safetensors, tokenizer, README.md). Returns what was written."""
+    from rl_rerank.models.load import ModelSpec, load_model
+
+    adapter, out = Path(adapter), Path(out)
+    base = base or adapter_base(adapter)
+    if out.resolve() == adapter.resolve():
+        raise UserError(f"{out}: export into a new folder, not the adapter folder itself")
+    model, tokenizer = load_model(ModelSpec(model=base, adapter=str(adapter)))
+    tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else None
+    if tok_src is not None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tok_src)
+    recipe = (adapter / "config.yaml").read_text() if (adapter / "config.yaml").is_file() else None
+    run_card = json.loads((adapter / "run_card.json").read_text()) if (adapter / "run_card.json").is_file() else None
+    results = json.loads(Path(report).read_text()) if report else None
+
+    tmp = _fresh(out)
+    model.save_pretrained(tmp, safe_serialization=True)  # only adapter_config.json + adapter_model.safetensors
+    tokenizer.save_pretrained(tmp)
+    if recipe is not None:
+        write_text(tmp / "recipe.yaml", recipe)
+    card = model_card(base, adapter, recipe, run_card, results, merged=False)
+    write_text(tmp / "README.md", card)
+    written = {"adapter": str(out)}
+    if merge:
+        mtmp = tmp / "merged"
+        merged = model.merge_and_unload()
+        merged.save_pretrained(mtmp, safe_serialization=True)
+        tokenizer.save_pretrained(mtmp)
+        write_text(mtmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=True))
+        written["merged"] = str(out / "merged")
+    _publish(tmp, out)
+    return written
+
+
+def _eval_table(results: dict) -> str:
+    measures = results.get("measures") or ["nDCG@10"]
+    lines = ["| dataset | queries | " + " | ".join(f"first stage {m} | reranked {m}" for m in measures) + " |",
+             "|---|---|" + "---|---|" * len(measures)]
+    for r in results.get("results", []):
+        cells = [r["name"], str(r.get("queries", ""))]
+        for m in measures:
+            cells += [f"{r['first_stage'].get(m, float('nan')):.4f}", f"{r['reranked'].get(m, float('nan')):.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    setup = {k: results.get(k) for k in ("paradigm", "reasoning", "engine", "top_k") if k in results}
+    return "\n".join(lines) + f"\n\nSetting: {json.dumps(setup)}\n"
+
+
+def model_card(base: str | None, adapter: Path, recipe: str | None, run_card: dict | None, results: dict | None,
+               merged: bool) -> str:
+    what = "a full model (LoRA merged into the base weights)" if merged else "a LoRA adapter"
+    parts = [
+        "---", f"base_model: {base}", "library_name: " + ("transformers" if merged else "peft"),
+        "tags: [reranking, rl_rerank, lora]", "---", "",
+        f"# Reranker exported by rl_rerank", "",
+        f"This folder holds {what} trained with rl_rerank for LLM reranking.", "",
+        f"- Base model: `{base}`", f"- Source adapter: `{adapter}`", "",
+        "## Use", "",
+        "```bash",
+        (f"rl-rerank rerank --model THIS_FOLDER --input requests.jsonl --output run.trec --engine vllm" if merged else
+         f"rl-rerank rerank --model {base} --adapter THIS_FOLDER --input requests.jsonl --output run.trec --engine vllm"),
+        "```", "",
+    ]
+    if not merged:
+        parts += ["With vLLM directly: `LLM(model=BASE, enable_lora=True)` and "
+                  "`LoRARequest('reranker', 1, THIS_FOLDER)`.", ""]
+    parts += ["## Recipe", ""]
+    parts += (["```yaml", recipe.rstrip(), "```", ""] if recipe else ["Not recorded with the adapter.", ""])
+    parts += ["## Training data", ""]
+    if run_card:
+        data = {k: v for k, v in run_card.items() if "data" in k or k in ("stage", "paradigm", "examples", "steps")}
+        parts += ["```json", json.dumps(data or run_card, indent=2, default=str)[:4000], "```", ""]
+    else:
+        parts += ["Not recorded with the adapter.", ""]
+    parts += ["## Evaluation", ""]
+    parts += [_eval_table(results), ""] if results else ["No evaluation report was given (`--report`).", ""]
+    return "\n".join(parts)

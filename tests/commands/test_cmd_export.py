@@ -1,0 +1,105 @@
+"""`rl-rerank export`: clean adapter folder, merged model, model card; the merged model and the adapter rank
+alike (transformers, fast) and vLLM loads both with the same rankings (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rl_rerank.cli import main
+from rl_rerank.data import Request
+from rl_rerank.paradigms import get_paradigm
+from rl_rerank.rerank import RunOptions, StrategySettings, rerank_requests
+
+
+def make_training_folder(base, out, std=0.02):
+    """What a training run leaves: adapter + tokenizer + recipe + run card, plus junk users do not need."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, std)
+    peft.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    (out / "config.yaml").write_text("stage: sft\nparadigm: pointwise\nlearning_rate: 0.0001\n")
+    (out / "run_card.json").write_text(json.dumps({"stage": "sft", "data": {"source": "beir-scifact", "rows": 42}}))
+    (out / "checkpoint-1").mkdir()
+    (out / "checkpoint-1" / "optimizer.pt").write_bytes(b"junk")
+    (out / "training_args.bin").write_bytes(b"junk")
+    return out
+
+
+def sample(dl20_dir):
+    from rl_rerank.data import read_requests
+
+    return [Request(r.query, r.candidates[:5]) for r in read_requests(dl20_dir / "bm25-top100.json")[:2]]
+
+
+def pointwise_run(engine, requests):
+    paradigm = get_paradigm("pointwise", max_doc_tokens=48, score_mode="expected")
+    run, _ = rerank_requests(engine, paradigm, requests, StrategySettings(), RunOptions(top_k=5, progress=False))
+    return run
+
+
+def ranking(run):
+    return {q: sorted(s, key=lambda d: -s[d]) for q, s in run.items()}
+
+
+def test_export_clean_folder_card_and_merged_model(tiny_model, dl20_dir, tmp_path):
+    from rl_rerank.engines import make_engine
+
+    train = make_training_folder(tiny_model, tmp_path / "train", std=0.5)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"measures": ["nDCG@10"], "paradigm": "pointwise", "results": [
+        {"name": "trec-dl-2020", "queries": 54, "first_stage": {"nDCG@10": 0.4796}, "reranked": {"nDCG@10": 0.5123}}]}))
+    out = tmp_path / "export"
+    assert main(["export", "--adapter", str(train), "--out", str(out), "--merge", "--report", str(report)]) == 0
+    files = {p.name for p in out.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "recipe.yaml", "merged"} <= files
+    assert not files & {"checkpoint-1", "training_args.bin", "run_card.json", "config.yaml"}
+    assert (out / "merged" / "config.json").is_file() and list((out / "merged").glob("*.safetensors"))
+    card = (out / "README.md").read_text()
+    assert f"base_model: {tiny_model}" in card and "learning_rate: 0.0001" in card
+    assert "beir-scifact" in card and "| trec-dl-2020 | 54 | 0.4796 | 0.5123 |" in card
+    requests = sample(dl20_dir)
+    with_adapter = pointwise_run(make_engine("transformers", str(tiny_model), str(out), top_k=1 << 20), requests)
+    merged = pointwise_run(make_engine("transformers", str(out / "merged"), top_k=1 << 20), requests)
+    base = pointwise_run(make_engine("transformers", str(tiny_model), top_k=1 << 20), requests)
+    for q in with_adapter:
+        for d in with_adapter[q]:
+            assert merged[q][d] == pytest.approx(with_adapter[q][d], rel=1e-4)
+    assert any(abs(base[q][d] - with_adapter[q][d]) > 1e-4 for q in base for d in base[q])  # the adapter matters
+
+
+def test_export_refuses_a_non_adapter(tmp_path):
+    (tmp_path / "x").mkdir()
+    assert main(["export", "--adapter", str(tmp_path / "x"), "--out", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.slow
+def test_vllm_loads_adapter_and_merged_with_same_rankings(smollm2, dl20_dir, tmp_path):
+    pytest.importorskip("vllm")
+    from rl_rerank.engines import make_engine
+
+    train = make_training_folder(smollm2, tmp_path / "train", std=0.02)
+    out = tmp_path / "export"
+    assert main(["export", "--adapter", str(train), "--out", str(out), "--merge"]) == 0
+    requests = sample(dl20_dir)
+    reference = pointwise_run(make_engine("transformers", str(smollm2), str(out)), requests)
+    for model, adapter in ((str(smollm2), str(out)), (str(out / "merged"), None)):
+        engine = make_engine("vllm", model, adapter, max_model_len=1024)
+        try:
+            got = pointwise_run(engine, requests)
+        finally:
+            engine.close()
+        assert ranking(got) == ranking(reference)
+        for q in got:
+            for d in got[q]:
+                assert got[q][d] == pytest.approx(reference[q][d], abs=1e-2)
