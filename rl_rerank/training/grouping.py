@@ -114,7 +114,9 @@ def gather_query_groups(func: Callable, name: str, docs_per_query: int, num_gene
         all_columns = {k: _gather(v, state.num_processes) for k, v in columns.items()}
         seen = group_completeness(all_columns.get("qid", []), all_columns.get("docid"), docs_per_query,
                                   num_generations)
-        seen.update(process=state.process_index, num_processes=state.num_processes, local=n_local)
+        local = group_completeness(columns.get("qid", []), columns.get("docid"), docs_per_query, num_generations)
+        seen.update(process=state.process_index, num_processes=state.num_processes, local=n_local,
+                    local_queries=local["queries"], local_complete=not local["incomplete"])
         wrapped.calls.append(seen)
         if "log_metric" in hooks:
             hooks["log_metric"](f"{name}/complete_query_groups", float(not seen["incomplete"]))

@@ -131,7 +131,9 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
     card = base_card("grpo", cfg, data_info, trainer, started, resume, state_before)
     card.update(reward_summary(trainer.state.log_history, list(cfg.rewards)))
     card["rewards"] = dict(cfg.rewards)
-    card["group_checks"] = [f.calls[-3:] for f in funcs if hasattr(f, "calls")]
+    card["group_checks"] = {
+        f.__name__: {"calls": len(f.calls), "incomplete_calls": sum(bool(c["incomplete"]) for c in f.calls),
+                     "last": f.calls[-2:]} for f in funcs if hasattr(f, "calls")}
     write_outputs(trainer, cfg, "grpo", out, card)
     return out
 
