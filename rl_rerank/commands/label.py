@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lab.add_argument("--max-new-tokens", type=int, default=1024)
     lab.add_argument("--threshold", type=float, default=0.4,
                      help="listwise: keep a permutation when its NDCG@10 against the qrels >= this (default 0.4)")
+    lab.add_argument("--accept-repaired", action="store_true",
+                     help="listwise: also keep permutations the parser had to repair (duplicates dropped, missing "
+                          "ids appended); off by default, so teacher lists are complete as written")
     lab.add_argument("--batch-size", type=int, default=16, help="items per engine call / journal flush")
     lab.add_argument("--seed", type=int, default=0)
 
@@ -83,7 +86,7 @@ def run(args) -> int:
     settings = BuildSettings.from_dict(build)
     lab = LabelSettings(paradigm=args.paradigm, samples=args.samples, temperature=args.temperature,
                         max_new_tokens=args.max_new_tokens, threshold=args.threshold, batch_size=args.batch_size,
-                        seed=args.seed, model_name=args.model or "embedded:SmolLM2-135M-Instruct")
+                        seed=args.seed, accept_repaired=args.accept_repaired, model_name=args.model or "embedded:SmolLM2-135M-Instruct")
     # Everything that can fail on the data fails here, before the teacher is loaded.
     items, plan = plan_items(load_pools(source), settings)
     print(f"plan: {len(items)} {'pairs' if args.paradigm == 'pointwise' else 'windows'} from "
@@ -113,6 +116,11 @@ def run(args) -> int:
         engine.close()
     print(f"label: {stats.kept} labelled {'pairs' if args.paradigm == 'pointwise' else 'lists'} -> {args.output} "
           f"(stats: {args.output}.stats.json)", file=sys.stderr)
+    if args.sft_output and stats.kept == 0:
+        from rl_rerank.errors import UserError
+
+        raise UserError(f"the teacher's output was never kept ({stats.summary()}); no SFT rows for "
+                        f"{args.sft_output}; see the failed_texts in {args.output}.partial")
     if args.sft_output:
         sft = dataclasses.replace(settings, mode="sft", shuffle=True)
         result = build_from_source(DataSource(args.output, kind="labelled"), sft, paradigm, tokenizer)
