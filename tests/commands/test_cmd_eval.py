@@ -100,7 +100,7 @@ def test_bright_run_ranking_an_excluded_id_first_loses_nothing(bright_docs, tmp_
 
 def test_bright_reranker_sees_original_query(bright_docs, tiny_model, tmp_path, monkeypatch):
     """Retrieval with the reasoning-expanded query, reranking with the original one."""
-    from rl_rerank.rerank import setup
+    from rl_rerank.rerank import options as setup
 
     folder, examples = bright_docs
     seen = []

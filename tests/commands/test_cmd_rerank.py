@@ -85,7 +85,7 @@ class Interrupted(RuntimeError):
 
 
 def test_interrupted_rerank_resumes_to_the_same_file(tiny_model, dl20_small, tmp_path, monkeypatch):
-    from rl_rerank.rerank import setup
+    from rl_rerank.rerank import options as setup
 
     real = setup.make_engine
     calls = {"n": 0, "fail_after": None}
