@@ -374,3 +374,40 @@ def test_plan_items_for_labelling(scifact_pools):
     assert order == sorted(order, key=[p.query.qid for p in scifact_pools.queries].index)
     with pytest.raises(ConfigError):
         plan_items(scifact_pools, BuildSettings(paradigm="setwise"))
+
+
+def test_trec_run_source_matches_beir_source(scifact_dir, scifact_run, scifact_pools):
+    """The same run read as a TREC source (run + qrels + corpus + topics) gives the same pools."""
+    trec = load_pools(DataSource(str(scifact_run), kind="trec", qrels=str(scifact_dir / "qrels" / "train.tsv"),
+                                 corpus=str(scifact_dir / "corpus.jsonl"), topics=str(scifact_dir / "queries.jsonl"),
+                                 max_queries=N_SCIFACT))
+    assert [p.query.qid for p in trec.queries] == [p.query.qid for p in scifact_pools.queries]
+    assert [[c.docid for c in p.candidates] for p in trec.queries] == \
+        [[c.docid for c in p.candidates] for p in scifact_pools.queries]
+    with pytest.raises(ConfigError, match="needs qrels, corpus"):
+        load_pools(DataSource(str(scifact_run), kind="trec"))
+
+
+def test_listwise_sliding_windows(dl20_pools, dl20_qrels):
+    s = BuildSettings(paradigm="listwise", window_size=20, window_stride=10, windows_per_query=3, fill_positive=False,
+                      shuffle=False)
+    result = build_examples(dl20_pools, s, paradigm("listwise"))
+    by_q = {}
+    for row in result.dataset:
+        by_q.setdefault(row["qid"], []).append(row["docids"])
+    pool = dl20_pools.queries[0]
+    top = [c.docid for c in pool.candidates]
+    expected = [top[i:i + 20] for i in (0, 10, 20)
+                if any(dl20_qrels[pool.query.qid].get(d, 0) > 0 for d in top[i:i + 20])]
+    assert by_q[pool.query.qid] == expected
+    assert len(result.dataset) + result.stats.windows_without_positive == 3 * 54
+
+
+def test_max_positives_caps_pointwise_positives(dl20_pools, dl20_qrels):
+    s = BuildSettings(paradigm="pointwise", max_positives=2, num_hard_negatives=3, num_random_negatives=0)
+    ds = build_examples(dl20_pools, s, paradigm("pointwise")).dataset
+    per_q = {}
+    for row in ds:
+        per_q.setdefault(row["qid"], []).append(dl20_qrels[row["qid"]].get(row["docid"], 0) > 0)
+    assert all(sum(v) <= 2 and len(v) - sum(v) == 3 for v in per_q.values())
+    assert sum(sum(v) == 2 for v in per_q.values()) > 40  # most DL20 queries have >= 2 positives in the top 100

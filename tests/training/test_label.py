@@ -37,6 +37,9 @@ class FakeEngine:
         self.prompts += len(prompts)
         return [Generation(self.respond(p[-1]["content"], settings.seed), 0, 0) for p in prompts]
 
+    def close(self):
+        self.closed = True
+
 
 def pair(qid: str, docid: str, grade: int, text: str | None = None) -> PlannedItem:
     return PlannedItem(Query(qid, f"query {qid}"), [Candidate(docid, text or f"passage {docid}", None, 1.0, 1)],
@@ -233,3 +236,19 @@ def test_label_with_smollm2_transformers_engine(scifact_dir, smollm2, tmp_path):
         assert 0 <= r["score"] <= 10 and r["score"] in r["samples"]
         assert abs(r["score"] - mean) == min(abs(s - mean) for s in r["samples"])
     print(f"SmolLM2 teacher: {stats.summary()}")
+
+
+def test_label_command_reports_nothing_kept(scifact_dir, tiny_model, tmp_path, monkeypatch, capsys):
+    """--sft-output with no kept label: one clear error line (exit 2), the labelled file and stats still written."""
+    import rl_rerank.engines as engines
+    from rl_rerank.cli import main
+
+    monkeypatch.setattr(engines, "make_engine", lambda *a, **k: FakeEngine(lambda u, s: "no score here"))
+    out = tmp_path / "none.jsonl"
+    rc = main(["label", "--source", str(scifact_dir), "--depth", "10", "--max-queries", "2", "--engine",
+               "transformers", "--model", str(tiny_model), "--samples", "2", "--output", str(out),
+               "--sft-output", str(tmp_path / "sft.jsonl"), "--no-progress"])
+    assert rc == 2
+    assert "was never kept" in capsys.readouterr().err
+    assert out.read_text() == "" and not (tmp_path / "sft.jsonl").exists()
+    assert json.loads((tmp_path / "none.jsonl.stats.json").read_text())["parse_failed"] > 0
