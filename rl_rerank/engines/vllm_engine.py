@@ -48,6 +48,8 @@ class VLLMEngine(Engine):
         self.tokenizer = load_tokenizer(path)
         self.top_k = top_k
         self.lora_request = None
+        #: False scores with the base weights although an adapter is loaded (one engine, both models)
+        self.use_adapter = True
         kwargs = dict(model=path, tokenizer=path, dtype=dtype or ("float32" if cpu else "auto"),
                       enforce_eager=cpu if enforce_eager is None else enforce_eager, enable_prefix_caching=True,
                       max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed)
@@ -65,7 +67,7 @@ class VLLMEngine(Engine):
 
     def _run(self, ids: list[list[int]], params):
         outputs = self.llm.generate([{"prompt_token_ids": row} for row in ids], params, use_tqdm=False,
-                                    lora_request=self.lora_request)
+                                    lora_request=self.lora_request if self.use_adapter else None)
         self.counter.calls += 1
         return outputs
 

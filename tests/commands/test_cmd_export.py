@@ -1,5 +1,5 @@
 """`rl-rerank export`: clean adapter folder, merged model, model card; the merged model and the adapter rank
-alike (transformers, fast) and vLLM loads both with the same rankings (slow)."""
+alike (transformers, fast) and vLLM loads the merged model with the same rankings (slow)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,11 @@ import json
 
 import pytest
 
+from lora_helpers import make_training_folder
 from rl_rerank.cli import main
 from rl_rerank.data import Request
 from rl_rerank.paradigms import get_paradigm
 from rl_rerank.rerank import RunOptions, StrategySettings, rerank_requests
-
-
-def make_training_folder(base, out, std=0.02):
-    """What a training run leaves: adapter + tokenizer + recipe + run card, plus junk users do not need."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(base)
-    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"]))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in peft.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, std)
-    peft.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    (out / "config.yaml").write_text("stage: sft\nparadigm: pointwise\nlearning_rate: 0.0001\n")
-    (out / "run_card.json").write_text(json.dumps({"stage": "sft", "data": {"source": "beir-scifact", "rows": 42}}))
-    (out / "checkpoint-1").mkdir()
-    (out / "checkpoint-1" / "optimizer.pt").write_bytes(b"junk")
-    (out / "training_args.bin").write_bytes(b"junk")
-    return out
 
 
 def sample(dl20_dir):
@@ -84,7 +62,9 @@ def test_export_refuses_a_non_adapter(tmp_path):
 
 
 @pytest.mark.slow
-def test_vllm_loads_adapter_and_merged_with_same_rankings(smollm2, dl20_dir, tmp_path):
+def test_vllm_loads_merged_model_with_the_adapters_rankings(smollm2, dl20_dir, tmp_path):
+    """The merged export through vLLM ranks like the adapter (the exported adapter through vLLM's
+    LoRARequest is checked in tests/engines/test_engine_vllm.py, which shares one engine start)."""
     pytest.importorskip("vllm")
     from rl_rerank.engines import make_engine
 
@@ -93,13 +73,12 @@ def test_vllm_loads_adapter_and_merged_with_same_rankings(smollm2, dl20_dir, tmp
     assert main(["export", "--adapter", str(train), "--out", str(out), "--merge"]) == 0
     requests = sample(dl20_dir)
     reference = pointwise_run(make_engine("transformers", str(smollm2), str(out)), requests)
-    for model, adapter in ((str(smollm2), str(out)), (str(out / "merged"), None)):
-        engine = make_engine("vllm", model, adapter, max_model_len=1024)
-        try:
-            got = pointwise_run(engine, requests)
-        finally:
-            engine.close()
-        assert ranking(got) == ranking(reference)
-        for q in got:
-            for d in got[q]:
-                assert got[q][d] == pytest.approx(reference[q][d], abs=1e-2)
+    engine = make_engine("vllm", str(out / "merged"), max_model_len=1024)
+    try:
+        got = pointwise_run(engine, requests)
+    finally:
+        engine.close()
+    assert ranking(got) == ranking(reference)
+    for q in got:
+        for d in got[q]:
+            assert got[q][d] == pytest.approx(reference[q][d], abs=1e-2)

@@ -16,13 +16,34 @@ LABELS = [str(k) for k in range(11)]
 
 
 @pytest.fixture(scope="module")
-def vllm_engine(smollm2):
+def exported_adapter(smollm2, tmp_path_factory):
+    """A small random LoRA on SmolLM2, passed through `rl-rerank export` (what users hand to vLLM)."""
+    from lora_helpers import make_training_folder
+
+    from rl_rerank.cli import main
+
+    root = tmp_path_factory.mktemp("lora")
+    train = make_training_folder(smollm2, root / "train", std=0.02)
+    assert main(["export", "--adapter", str(train), "--out", str(root / "export")]) == 0
+    return root / "export"
+
+
+@pytest.fixture(scope="module")
+def lora_engine(smollm2, exported_adapter):
+    """The module's only vLLM start: SmolLM2 with LoRA enabled; `use_adapter` picks base or adapter."""
     pytest.importorskip("vllm")
     from rl_rerank.engines import make_engine
 
-    engine = make_engine("vllm", str(smollm2), max_model_len=2048)
+    engine = make_engine("vllm", str(smollm2), str(exported_adapter), max_model_len=2048)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def vllm_engine(lora_engine):
+    lora_engine.use_adapter = False  # the base model
+    yield lora_engine
+    lora_engine.use_adapter = True
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +110,21 @@ def test_vllm_and_transformers_rank_alike(vllm_engine, smollm2, requests):
     for qid in a:
         for d in a[qid]:
             assert a[qid][d] == pytest.approx(b[qid][d], abs=1e-2)
+
+
+def test_vllm_lora_ranks_like_the_transformers_adapter(lora_engine, smollm2, exported_adapter, requests):
+    from rl_rerank.engines import make_engine
+
+    paradigm = get_paradigm("pointwise", max_doc_tokens=64, score_mode="expected")
+    settings, opts = StrategySettings(), RunOptions(top_k=4, progress=False)
+    lora_engine.use_adapter = True
+    got, _ = rerank_requests(lora_engine, paradigm, requests, settings, opts)
+    ref, _ = rerank_requests(make_engine("transformers", str(smollm2), str(exported_adapter)), paradigm, requests,
+                             settings, opts)
+    lora_engine.use_adapter = False
+    base, _ = rerank_requests(lora_engine, paradigm, requests, settings, opts)
+    for qid in got:
+        assert sorted(got[qid], key=lambda d: -got[qid][d]) == sorted(ref[qid], key=lambda d: -ref[qid][d])
+        for d in got[qid]:
+            assert got[qid][d] == pytest.approx(ref[qid][d], abs=1e-2)
+    assert any(abs(got[q][d] - base[q][d]) > 1e-4 for q in got for d in got[q])  # the adapter was applied
