@@ -79,17 +79,21 @@ class Engine(ABC):
         """
         prefixes = [assistant_prefix] * len(prompts) if isinstance(assistant_prefix, str) else list(assistant_prefix)
         points = label_points(labels)
+        at_points = self.dists_at_points(prompts, prefixes, points)
+        return [{label: whole_label_prob(at, label, labels) for label in labels} for at in at_points]
+
+    def dists_at_points(self, prompts: Sequence[Messages], prefixes: Sequence[str],
+                        points: Sequence[str]) -> list[dict[str, dict[str, float]]]:
+        """For each prompt, {point: next-token distribution after prefix + point}. Engines that can read
+        several positions from one forward pass (transformers) override this; vLLM relies on prefix caching."""
         flat_prompts, flat_texts = [], []
         for prompt, prefix in zip(prompts, prefixes):
             for point in points:
                 flat_prompts.append(prompt)
                 flat_texts.append(prefix + point)
         dists = self.next_token_dists(flat_prompts, flat_texts) if flat_prompts else []
-        out = []
-        for i in range(len(prompts)):
-            at = dict(zip(points, dists[i * len(points):(i + 1) * len(points)]))
-            out.append({label: whole_label_prob(at, label, labels) for label in labels})
-        return out
+        n = len(points)
+        return [dict(zip(points, dists[i * n:(i + 1) * n])) for i in range(len(prompts))]
 
     def close(self) -> None:
         """Free the model (vLLM holds memory until told)."""

@@ -64,6 +64,48 @@ class TransformersEngine(Engine):
         self.counter.calls += 1
         return out  # type: ignore[return-value]
 
+    def dists_at_points(self, prompts: Sequence[Messages], prefixes: Sequence[str],
+                        points: Sequence[str]) -> list[dict[str, dict[str, float]]]:
+        """One forward per prompt for all points when the points' token ids extend each other ("" and "1":
+        run prompt + "1" and read the last two positions); separate rows otherwise."""
+        import torch
+
+        rows: list[list[int]] = []
+        reads: list[list[tuple[int, str, int]]] = []  # per prompt: (row index, point, offset from row end)
+        for messages, prefix in zip(prompts, prefixes):
+            ids = {p: render_ids(self.tokenizer, messages, prefix + p) for p in points}
+            longest = max(points, key=lambda p: len(ids[p]))
+            chain = all(ids[longest][:len(ids[p])] == ids[p] for p in points)
+            mine = []
+            if chain:
+                rows.append(ids[longest])
+                mine = [(len(rows) - 1, p, len(ids[longest]) - len(ids[p])) for p in points]
+            else:
+                for p in points:
+                    rows.append(ids[p])
+                    mine.append((len(rows) - 1, p, 0))
+            reads.append(mine)
+            self.counter.add(len(ids[longest]), 0)
+        keep = 1 + max((off for mine in reads for _, _, off in mine), default=0)
+        by_row: dict[int, dict[int, dict[str, float]]] = {}
+        with torch.no_grad():
+            for batch in self._batches(rows):
+                input_ids, mask, _ = self._pad([rows[i] for i in batch])
+                logits = self.model(input_ids=input_ids, attention_mask=mask, logits_to_keep=keep).logits.float()
+                probs = torch.softmax(logits, dim=-1)
+                top = torch.topk(probs, k=min(self.top_k, probs.shape[-1]), dim=-1)
+                for r, i in enumerate(batch):
+                    by_row[i] = {}
+                    for off in range(keep):
+                        dist: dict[str, float] = {}
+                        pos = keep - 1 - off
+                        for p, tok in zip(top.values[r, pos].tolist(), top.indices[r, pos].tolist()):
+                            text = self.tokenizer.decode([tok])
+                            dist[text] = dist.get(text, 0.0) + p
+                        by_row[i][off] = dist
+        self.counter.calls += 1
+        return [{p: by_row[i][off] for i, p, off in mine} for mine in reads]
+
     def generate(self, prompts: Sequence[Messages], settings: GenerationSettings | None = None) -> list[Generation]:
         import torch
 

@@ -86,6 +86,17 @@ class VLLMEngine(Engine):
             self.counter.add(len(row), 0)
         return dists
 
+    def dists_at_points(self, prompts: Sequence[Messages], prefixes: Sequence[str],
+                        points: Sequence[str]) -> list[dict[str, dict[str, float]]]:
+        """One request per point (the shared prefix is computed once thanks to prefix caching); counts the
+        tokens the model reads once per prompt, like the transformers engine."""
+        before = self.counter.prompt_tokens
+        out = super().dists_at_points(prompts, prefixes, points)
+        longest = max(points, key=len) if points else ""
+        self.counter.prompt_tokens = before + sum(len(render_ids(self.tokenizer, m, p + longest))
+                                                  for m, p in zip(prompts, prefixes))
+        return out
+
     def generate(self, prompts: Sequence[Messages], settings: GenerationSettings | None = None) -> list[Generation]:
         from vllm import SamplingParams
 

@@ -108,13 +108,13 @@ def test_bright_reranker_sees_original_query(bright_docs, tiny_model, tmp_path, 
 
     def spying(*a, **kw):
         engine = real(*a, **kw)
-        inner = engine.next_token_dists
+        inner = engine.dists_at_points
 
-        def wrapped(prompts, texts):
+        def wrapped(prompts, prefixes, points):
             seen.extend(m[-1]["content"] for m in prompts)
-            return inner(prompts, texts)
+            return inner(prompts, prefixes, points)
 
-        engine.next_token_dists = wrapped
+        engine.dists_at_points = wrapped
         return engine
 
     monkeypatch.setattr(setup, "make_engine", spying)

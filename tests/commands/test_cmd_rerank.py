@@ -92,15 +92,15 @@ def test_interrupted_rerank_resumes_to_the_same_file(tiny_model, dl20_small, tmp
 
     def counting_engine(*a, **kw):
         engine = real(*a, **kw)
-        inner = engine.next_token_dists
+        inner = engine.dists_at_points
 
-        def wrapped(prompts, texts):
+        def wrapped(prompts, prefixes, points):
             if calls["fail_after"] is not None and calls["n"] >= calls["fail_after"]:
                 raise Interrupted("simulated crash")
             calls["n"] += 1
-            return inner(prompts, texts)
+            return inner(prompts, prefixes, points)
 
-        engine.next_token_dists = wrapped
+        engine.dists_at_points = wrapped
         return engine
 
     monkeypatch.setattr(setup, "make_engine", counting_engine)
