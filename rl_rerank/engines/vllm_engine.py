@@ -65,6 +65,26 @@ class VLLMEngine(Engine):
         kwargs.update(llm_kwargs)
         self.llm = LLM(**kwargs)
 
+    def set_adapter(self, adapter: str | None) -> None:
+        """Score with another LoRA adapter (or the base weights for None) without restarting vLLM.
+
+        The engine must have been started with an adapter (that enables LoRA and reserves its rank); an
+        adapter with a larger rank than the first one is refused by vLLM.
+        """
+        if adapter is None:
+            self.use_adapter = False
+            return
+        if self.lora_request is None:
+            raise UserError("this vLLM engine was started without an adapter, so LoRA is off; start it with one")
+        from vllm.lora.request import LoRARequest
+
+        path = str(Path(adapter).resolve())
+        adapter_rank(adapter)  # clear error for a folder that is not an adapter
+        if path != self.lora_request.lora_path:
+            # a new id per adapter: vLLM caches adapters by id
+            self.lora_request = LoRARequest(Path(path).name, self.lora_request.lora_int_id + 1, path)
+        self.use_adapter = True
+
     def _run(self, ids: list[list[int]], params):
         outputs = self.llm.generate([{"prompt_token_ids": row} for row in ids], params, use_tqdm=False,
                                     lora_request=self.lora_request if self.use_adapter else None)

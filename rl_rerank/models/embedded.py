@@ -52,8 +52,16 @@ def embedded_model_dir() -> Path:
     return out
 
 
+TINY_NAME = "tiny"
+
+
 def resolve_model(name_or_path: str | None) -> str:
-    """None or the embedded alias -> the converted embedded model folder; anything else unchanged."""
+    """None or the embedded alias -> the converted embedded model folder; "tiny" -> the 2-layer random test
+    model (built locally); anything else (hub id, folder) unchanged."""
     if name_or_path in (None, "", EMBEDDED_NAME, "embedded", "default"):
         return str(embedded_model_dir())
+    if name_or_path == TINY_NAME:
+        from rl_rerank.models.tiny import build_tiny_model
+
+        return str(build_tiny_model())
     return name_or_path

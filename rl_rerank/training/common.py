@@ -25,10 +25,6 @@ COMMON_DEFAULTS = {"report_to": "none", "logging_steps": 1, "save_strategy": "st
 
 def resolve_base_model(name: str | None) -> str:
     """'tiny' -> the 2-layer random Qwen3 built locally; None -> embedded SmolLM2; else unchanged."""
-    if name == "tiny":
-        from rl_rerank.models import build_tiny_model
-
-        return str(build_tiny_model())
     from rl_rerank.models import resolve_model
 
     return resolve_model(name)

@@ -22,6 +22,10 @@ def test_default_model_resolves_to_embedded(smollm2):
     assert resolve_model("Qwen/Qwen3-4B") == "Qwen/Qwen3-4B"
 
 
+def test_tiny_alias_resolves_to_built_model(tiny_model):
+    assert resolve_model("tiny") == str(tiny_model)
+
+
 def test_tiny_model_has_chat_template_and_lora_roundtrip(tiny_model, tmp_path):
     model, tokenizer = load_model(ModelSpec(model=str(tiny_model)), lora=LoraSettings(r=4, alpha=8), trainable=True)
     assert model.config.num_hidden_layers == 2
