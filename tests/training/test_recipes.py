@@ -152,3 +152,32 @@ def test_demo_recipe_on_smollm2(smollm2, tmp_path):
     _rerank_with(smollm2, rl_out, "pointwise")
     print(f"\nSmolLM2 demo: SFT {c1['seconds_per_step']} s/step, GRPO {c2['seconds_per_step']} s/step, "
           f"peak RSS {max(c1['peak_rss_mb_rank0'], c2['peak_rss_mb_rank0'])} MB")
+
+
+def test_qlora_sft_on_tiny(tiny_model, tmp_path, monkeypatch):
+    """4-bit base + LoRA (QLoRA) through bitsandbytes on CPU, with the repacking guard switched on."""
+    import bitsandbytes as bnb
+
+    from rl_rerank.training import common
+    from rl_rerank.training.sft import run_sft
+
+    seen = {}
+    original = common.load_policy
+
+    def spy(cfg, want_peft_config):
+        model, tok, peft_config = original(cfg, want_peft_config)
+        layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+        seen["n"] = len(layers)
+        seen["guarded"] = all(m.support_avx512bf16_for_cpu is False for m in layers)
+        seen["peft_config"] = peft_config
+        return model, tok, peft_config
+
+    import rl_rerank.training.sft as sft_mod
+
+    monkeypatch.setattr(sft_mod, "load_policy", spy)
+    out = run_sft(_cfg("sft", "erank-pointwise", "sft-cpu", "tiny", tmp_path / "q", quantization="4bit",
+                       trl={"max_steps": 1, "per_device_train_batch_size": 2}))
+    card = json.loads((out / "run_card.json").read_text())
+    assert card["quantization"] == "4bit" and card["global_step"] == 1
+    assert seen["n"] > 0 and seen["guarded"] and seen["peft_config"] is None  # LoRA attached before the trainer
+    assert (out / "adapter_model.safetensors").is_file()
