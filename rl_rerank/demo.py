@@ -244,7 +244,7 @@ def score(sets, runs: dict) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- report
 
 
-def verdict(rows: list[dict]) -> str:
+def verdict(rows: list[dict], small_model: bool = True) -> str:
     """One honest sentence about what training did, from the numbers."""
     parts = []
     for r in rows:
@@ -253,8 +253,10 @@ def verdict(rows: list[dict]) -> str:
                      f"{r['sft']:.3f} (SFT)" + (f" -> {r['grpo']:.3f} (GRPO)" if last == "grpo" else "") +
                      f" against BM25 {r['bm25']:.3f}")
     noise = max(0.03, 0.3 / max(1, min(r["queries"] for r in rows)) ** 0.5)
-    return ("; ".join(parts) + f". With this few queries, differences below about {noise:.2f} are within noise; "
-            "a 135M model trained for minutes on a CPU is a smoke test of the pipeline, not a competitive reranker.")
+    text = "; ".join(parts) + f". With this few queries, differences below about {noise:.2f} are within noise"
+    if small_model:
+        text += "; a 135M model trained for minutes on a CPU is a smoke test of the pipeline, not a competitive reranker"
+    return text + "."
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
@@ -271,7 +273,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return (f"# rl-rerank demo\n\nnDCG@10 reranking the BM25 top-{meta['top_k']} with a pointwise reranker "
             f"({meta['model']}; recipe `{meta['recipe']}`; engine {meta['engine']}). "
             f"\"+ BM25\" columns fuse the reranker with BM25 (z-scores, weight {FUSION_WEIGHT}).\n\n{table}\n\n"
-            f"{verdict(rows)}\n\nWall time: {timing}. Machine: {meta['machine']}.\n\n![demo](demo.png)\n")
+            f"{verdict(rows, meta.get('small_model', True))}\n\nWall time: {timing}. Machine: {meta['machine']}.\n\n![demo](demo.png)\n")
 
 
 def figure(path: Path, rows: list[dict], log_history: list[dict]) -> None:
@@ -339,7 +341,7 @@ def run_demo(settings: DemoSettings) -> dict:
     log_history = json.loads(log_path.read_text()) if log_path.is_file() else []
     meta = {"model": settings.model or "SmolLM2-135M-Instruct (embedded)", "recipe": settings.recipe,
             "engine": settings.engine, "top_k": settings.top_k, "eval_queries": settings.eval_queries,
-            "seconds": seconds, "machine": machine()}
+            "seconds": seconds, "machine": machine(), "small_model": settings.model in (None, "tiny")}
     results = {"rows": rows, "meta": meta, "settings": {k: str(v) if isinstance(v, Path) else v
                                                          for k, v in asdict(settings).items()},
                "sft": sft_card, "grpo": grpo_card, "rerank_stats": reranked["stats"]}
