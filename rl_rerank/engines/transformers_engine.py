@@ -16,7 +16,8 @@ class TransformersEngine(Engine):
         super().__init__()
         from rl_rerank.models import ModelSpec, load_model
 
-        self.model, self.tokenizer = load_model(ModelSpec(model=model, adapter=adapter, dtype=dtype, device=device))
+        self.model, self.tokenizer = load_model(ModelSpec(model=model, adapter=adapter, dtype=dtype, device=device),
+                                                 merge_adapter=True)
         self.device = device
         self.batch_size = batch_size
         self.top_k = top_k

@@ -86,8 +86,10 @@ def load_tokenizer(model: str | None):
     return tokenizer
 
 
-def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: bool = False):
-    """(model, tokenizer). `lora` adds a fresh trainable adapter; `spec.adapter` loads an existing one."""
+def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: bool = False,
+               merge_adapter: bool = False):
+    """(model, tokenizer). `lora` adds a fresh trainable adapter; `spec.adapter` loads an existing one
+    (kept as a PeftModel, or folded into the weights with `merge_adapter` for fast inference)."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_model(spec.model)
@@ -108,6 +110,9 @@ def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: boo
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, spec.adapter, is_trainable=trainable)
+        if merge_adapter and not trainable and qconfig is None:
+            # inference only: fold LoRA into the weights, so each forward skips the extra adapter matmuls
+            model = model.merge_and_unload()
     elif lora is not None:
         from peft import get_peft_model, prepare_model_for_kbit_training
 

@@ -76,3 +76,19 @@ def test_4bit_quantized_load_on_cpu(tiny_model):
                           trainable=True)
     linear4 = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert linear4 and all(m.support_avx512bf16_for_cpu is False for m in linear4)
+
+
+def test_merged_adapter_gives_the_same_logits(tiny_model, tmp_path):
+    model, tokenizer = load_model(ModelSpec(model=str(tiny_model)), lora=LoraSettings(r=4, alpha=8), trainable=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    save_adapter(model, tokenizer, tmp_path / "adapter")
+    spec = ModelSpec(model=str(tiny_model), adapter=str(tmp_path / "adapter"))
+    peft_model, _ = load_model(spec)
+    merged, _ = load_model(spec, merge_adapter=True)
+    assert not hasattr(merged, "peft_config") and hasattr(peft_model, "peft_config")
+    ids = tokenizer("merged or not", return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(peft_model(**ids).logits, merged(**ids).logits, atol=1e-5)
