@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from rl_rerank.errors import UserError
-from rl_rerank.paths import cache_dir
+from rl_rerank.paths import cache_dir, publish_folder
 
 EMBEDDED_NAME = "smollm2-135m"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -43,13 +43,9 @@ def embedded_model_dir() -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # atomic: a half-converted folder never looks finished
-    return out
+    shutil.rmtree(out, ignore_errors=True)  # a folder without weights is a leftover, not a model
+    return publish_folder(out, lambda tmp: (model.save_pretrained(tmp, safe_serialization=True),
+                                            tokenizer.save_pretrained(tmp)))
 
 
 TINY_NAME = "tiny"
