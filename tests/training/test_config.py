@@ -72,10 +72,11 @@ def no_model(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a model was loaded before the config error")
 
-    monkeypatch.setattr(common, "load_policy", boom)
-    import rl_rerank.training.sft as sft
+    # import first: a module imported while common is patched would bind `boom` for good
     import rl_rerank.training.grpo as grpo
+    import rl_rerank.training.sft as sft
 
+    monkeypatch.setattr(common, "load_policy", boom)
     monkeypatch.setattr(sft, "load_policy", boom)
     monkeypatch.setattr(grpo, "load_policy", boom)
 
