@@ -138,17 +138,17 @@ def test_demo_recipe_on_smollm2(smollm2, tmp_path):
     from rl_rerank.training.sft import run_sft
 
     sft = load_config("sft", REPO / "configs/demo/sft.yaml",
-                      {"output_dir": str(tmp_path / "sft"), "data": {"build": {"max_queries": 8}},
-                       "trl": {"max_steps": 3}})
+                      {"output_dir": str(tmp_path / "sft"), "data": {"build": {"max_queries": 4}},
+                       "trl": {"max_steps": 2, "per_device_train_batch_size": 4}})
     sft_out = run_sft(sft)
     c1 = json.loads((sft_out / "run_card.json").read_text())
-    assert c1["global_step"] == 3 and c1["last_loss"] < c1["first_loss"] * 1.5
+    assert c1["global_step"] == 2 and c1["train_loss"] > 0
     rl = load_config("grpo", REPO / "configs/demo/grpo.yaml",
                      {"output_dir": str(tmp_path / "grpo"), "init_from": str(sft_out),
-                      "data": {"build": {"max_queries": 8}}, "trl": {"max_steps": 2}})
+                      "data": {"build": {"max_queries": 4}}, "trl": {"max_steps": 1}})
     rl_out = run_grpo(rl)
     c2 = json.loads((rl_out / "run_card.json").read_text())
-    assert c2["global_step"] == 2 and c2["group_checks"]["erank"]["incomplete_calls"] == 0
+    assert c2["global_step"] == 1 and c2["group_checks"]["erank"]["incomplete_calls"] == 0
     _rerank_with(smollm2, rl_out, "pointwise")
     print(f"\nSmolLM2 demo: SFT {c1['seconds_per_step']} s/step, GRPO {c2['seconds_per_step']} s/step, "
           f"peak RSS {max(c1['peak_rss_mb_rank0'], c2['peak_rss_mb_rank0'])} MB")
