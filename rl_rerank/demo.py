@@ -34,7 +34,7 @@ class DemoSettings:
     recipe: str = "demo"  # a folder under configs/ (sft.yaml + grpo.yaml) or a path to one
     train_data: str | None = None  # training source for data.build.path; None: shared SciFact
     benchmarks: list[str] = field(default_factory=lambda: ["beir/scifact", "trec-dl-2020"])
-    eval_queries: int | None = 20  # first N queries of each benchmark (None: all)
+    eval_queries: int | None = 12  # first N queries of each benchmark (None: all)
     top_k: int = 20  # rerank the BM25 top-k
     engine: str = "vllm"
     force: bool = False

@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--benchmark", action="append", default=None, metavar="NAME",
                         help="evaluation set, repeatable (default: beir/scifact and trec-dl-2020); any name "
                              "`rl-rerank eval` takes, e.g. bright:biology")
-    parser.add_argument("--eval-queries", type=int, default=20,
+    parser.add_argument("--eval-queries", type=int, default=12,
                         help="first N queries of each benchmark (0: all)")
     parser.add_argument("--top-k", type=int, default=20, help="rerank the BM25 top-k")
     parser.add_argument("--engine", choices=("vllm", "transformers"), default="vllm")

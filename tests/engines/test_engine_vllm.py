@@ -128,3 +128,32 @@ def test_vllm_lora_ranks_like_the_transformers_adapter(lora_engine, smollm2, exp
         for d in got[qid]:
             assert got[qid][d] == pytest.approx(ref[qid][d], abs=1e-2)
     assert any(abs(got[q][d] - base[q][d]) > 1e-4 for q in got for d in got[q])  # the adapter was applied
+
+
+def test_set_adapter_swaps_to_another_adapter_without_restart(lora_engine, smollm2, exported_adapter, requests,
+                                                              tmp_path):
+    """The demo scores base, SFT and GRPO with one engine: a second adapter swapped in by set_adapter scores
+    like that adapter under transformers, and differently from the first adapter."""
+    from lora_helpers import make_training_folder
+
+    from rl_rerank.engines import make_engine
+
+    second = make_training_folder(smollm2, tmp_path / "second", std=0.06)
+    paradigm = get_paradigm("pointwise", max_doc_tokens=64, score_mode="expected")
+    settings, opts = StrategySettings(), RunOptions(top_k=4, progress=False)
+    try:
+        lora_engine.set_adapter(str(second))
+        got, _ = rerank_requests(lora_engine, paradigm, requests, settings, opts)
+        lora_engine.set_adapter(str(exported_adapter))
+        first, _ = rerank_requests(lora_engine, paradigm, requests, settings, opts)
+    finally:
+        lora_engine.set_adapter(str(exported_adapter))
+    ref, _ = rerank_requests(make_engine("transformers", str(smollm2), str(second)), paradigm, requests,
+                             settings, opts)
+    for qid in got:
+        for d in got[qid]:
+            assert got[qid][d] == pytest.approx(ref[qid][d], abs=1e-2)
+    assert any(abs(got[q][d] - first[q][d]) > 1e-3 for q in got for d in got[q])
+    lora_engine.set_adapter(None)
+    assert lora_engine.use_adapter is False
+    lora_engine.use_adapter = True
