@@ -85,9 +85,16 @@ class Paradigm(ABC):
     def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
         """The SFT completion for documents with these labels (same order as in the prompt)."""
 
+    def parse(self, completion: str, num_docs: int = 1) -> Parsed:
+        """Read a completion. Never raises, whatever the string: a parser bug becomes a counted failure."""
+        try:
+            return self._parse(completion, int(num_docs))
+        except Exception as exc:  # never raise on model output
+            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
+
     @abstractmethod
-    def parse(self, completion: str, num_docs: int) -> Parsed:
-        """Read a completion. Never raises, whatever the string."""
+    def _parse(self, completion: str, num_docs: int) -> Parsed:
+        """The paradigm's reading of a completion; may raise on input it did not foresee (parse() guards)."""
 
     @abstractmethod
     def doc_scores(self, parsed: Parsed, num_docs: int) -> list[float] | None:

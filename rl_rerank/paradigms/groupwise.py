@@ -60,12 +60,6 @@ class Groupwise(MultiDocParadigm):
         obj = {f"[{i}]": min(self.max_score, max(0, int(v))) for i, v in enumerate(labels, start=1)}
         return wrap_target(json.dumps(obj), self.reasoning, reasoning, "reason", GENERIC_REASONING)
 
-    def parse(self, completion: str, num_docs: int) -> Parsed:
-        try:
-            return self._parse(completion, int(num_docs))
-        except Exception as exc:  # never raise on model output
-            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
-
     def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "reason")
         if split.answer is None or num_docs <= 0:

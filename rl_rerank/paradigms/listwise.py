@@ -56,12 +56,6 @@ class Listwise(MultiDocParadigm):
         answer = " > ".join(f"[{i + 1}]" for i in ranking_from_labels(labels))
         return wrap_target(answer, self.reasoning, reasoning, "think", GENERIC_REASONING)
 
-    def parse(self, completion: str, num_docs: int) -> Parsed:
-        try:
-            return self._parse(completion, int(num_docs))
-        except Exception as exc:  # never raise on model output
-            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
-
     def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
         if split.answer is None or num_docs <= 0:

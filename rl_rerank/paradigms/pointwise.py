@@ -58,13 +58,7 @@ class Pointwise(Paradigm):
 
     # ------------------------------------------------------------------ parsing
 
-    def parse(self, completion: str, num_docs: int = 1) -> Parsed:
-        try:
-            return self._parse(completion)
-        except Exception as exc:  # never raise on model output
-            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
-
-    def _parse(self, completion: str) -> Parsed:
+    def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
         if split.answer is None:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=False, note=join_notes(split.note, "no score"))

@@ -28,12 +28,6 @@ class Setwise(MultiDocParadigm):
             raise ValueError("setwise target needs at least one label")
         return wrap_target(f"[{best_index(labels) + 1}]", self.reasoning, reasoning, "think", GENERIC_REASONING)
 
-    def parse(self, completion: str, num_docs: int) -> Parsed:
-        try:
-            return self._parse(completion, int(num_docs))
-        except Exception as exc:  # never raise on model output
-            return Parsed("failed", note=f"parser error: {type(exc).__name__}")
-
     def _parse(self, completion: str, num_docs: int) -> Parsed:
         split = split_tags(completion if isinstance(completion, str) else str(completion), self.reasoning, "think")
         if split.answer is None:

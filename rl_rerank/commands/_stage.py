@@ -1,0 +1,33 @@
+"""What `rl-rerank sft` and `rl-rerank rl` share: recipe + overrides + resume flags, then one training stage."""
+
+from __future__ import annotations
+
+
+def add_stage_arguments(parser, example: str) -> None:
+    parser.add_argument("--config", required=True, help=f"recipe YAML, e.g. {example}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key (dotted for sections), e.g. --set trl.learning_rate=2e-4 "
+                             "--set lora.r=8 --set output_dir=runs/x; repeatable")
+    parser.add_argument("--resume", action="store_true", default=None,
+                        help="resume from the last checkpoint in output_dir (default: automatic when one exists)")
+    parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
+
+
+def run_stage(stage: str, args) -> int:
+    """Validate the config (before any model loads), train, and end a multi-process run cleanly."""
+    from rl_rerank.training.common import finish_distributed
+    from rl_rerank.training.config import load_config
+
+    cfg = load_config(stage, args.config, args.overrides)
+    if args.resume:
+        cfg.resume = True
+    if args.fresh:
+        cfg.resume = False
+    if stage == "sft":
+        from rl_rerank.training.sft import run_sft as train
+    else:
+        from rl_rerank.training.grpo import run_grpo as train
+    out = train(cfg)
+    print(f"{args.command}: wrote {out}")
+    finish_distributed()
+    return 0
