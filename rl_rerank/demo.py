@@ -171,10 +171,11 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
 
     stats: dict = {}
     runs: dict = {}
-    todo = [(v, a) for v, a in adapters(settings).items()
-            if settings.force or not all(run_path(settings, v, s.name).is_file() for s in sets)]
-    for variant in adapters(settings):
-        if (variant, adapters(settings)[variant]) not in todo:
+    todo = []
+    for variant, adapter in adapters(settings).items():
+        if settings.force or not all(run_path(settings, variant, s.name).is_file() for s in sets):
+            todo.append((variant, adapter))
+        else:
             runs[variant] = {s.name: read_run(run_path(settings, variant, s.name)) for s in sets}
     if todo:
         with _engines(settings, [a for _, a in todo]) as use:
@@ -192,8 +193,9 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
 
 
 class _engines:
-    """Context manager giving `use(adapter) -> engine`. vLLM: one engine, adapters swapped per LoRARequest
-    (one start-up instead of three); transformers: one engine per adapter, freed before the next."""
+    """Context manager giving `use(adapter) -> engine`, freeing each engine before the next one starts.
+    vLLM on a GPU: one engine, adapters swapped per LoRARequest (one start-up instead of three); vLLM on CPU:
+    one engine per variant on a merged model; transformers: one engine per adapter."""
 
     def __init__(self, settings: DemoSettings, adapters_needed: list[str | None]):
         self.settings = settings
