@@ -353,8 +353,8 @@ def run_demo(settings: DemoSettings) -> dict:
     settings.out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
+    paradigm = paradigm_from_recipe(settings)  # validates the recipe before any data or model work
     sets = load_sets(settings)
-    paradigm = paradigm_from_recipe(settings)
     seconds["data"] = time.perf_counter() - t
     t = time.perf_counter()
     sft_card = train_sft(settings)
