@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from rl_rerank.errors import ConfigError
+from rl_rerank.training.rank_sft import RankingSection
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads `1e-4` / `5e-7` as floats (YAML 1.1 wants a dot: `1.0e-4`)."""
@@ -85,6 +86,9 @@ class SFTStage(StageBase):
 
     init_from: str | None = field(default=None, metadata={
         "help": "optional adapter/model folder to continue from (e.g. an earlier SFT output)"})
+    ranking: RankingSection | None = field(default=None, metadata={
+        "help": "listwise loss over query groups beside the token loss (rl_rerank.training.rank_sft); needs "
+                "pointwise rows built with data.build.group_size; null = plain SFT"})
 
 
 @dataclass
@@ -158,7 +162,8 @@ def _build(cls, raw: dict, where: str):
         if key not in fields:
             raise _unknown(key, list(fields), where, f" (known: {', '.join(sorted(fields))})")
         ftype = fields[key].type
-        sub = {"LoraSection | None": LoraSection, "DataSection": DataSection}.get(str(ftype))
+        sub = {"LoraSection | None": LoraSection, "DataSection": DataSection,
+               "RankingSection | None": RankingSection}.get(str(ftype))
         if sub is not None and value is not None:
             if value is True and sub is LoraSection:
                 value = {}

@@ -64,6 +64,12 @@ class BuildSettings:
         "help": "pointwise: exactly this many documents per query: positives first (max_positives), then "
                 "num_random_negatives random and the rest hard negatives; queries that cannot reach it are skipped "
                 "and counted. None = positives + num_hard_negatives + num_random_negatives"})
+    group_size: int | None = field(default=None, metadata={
+        "help": "pointwise SFT with a ranking loss: rows come in groups of one positive + group_size - 1 "
+                "negatives (judged below min_positive_grade first, then unjudged hard ones), one group per "
+                "positive; rows carry `group` and `label` so the trainer can rank within each group"})
+    groups_per_positive: int = field(default=1, metadata={
+        "help": "pointwise ranking groups built per positive (each with freshly drawn negatives)"})
     window_size: int = field(default=20, metadata={"help": "listwise window size"})
     window_stride: int = field(default=10, metadata={"help": "listwise: step between windows of one query"})
     windows_per_query: int = field(default=1, metadata={"help": "listwise windows taken from the top of the run"})
@@ -85,6 +91,8 @@ class BuildSettings:
             raise ConfigError(f"random_from {self.random_from!r} must be 'corpus' or 'run'")
         if not 1 <= self.group_min <= self.group_max:
             raise ConfigError(f"group sizes need 1 <= group_min <= group_max (got {self.group_min}, {self.group_max})")
+        if self.group_size is not None and (self.group_size < 2 or self.paradigm != "pointwise"):
+            raise ConfigError("group_size (ranking groups) needs paradigm pointwise and a size of at least 2")
         if self.set_size < 2 or self.window_size < 2:
             raise ConfigError("set_size and window_size must be at least 2")
         if self.grade_map is not None:
@@ -268,6 +276,36 @@ def _pointwise_docs(sampler: _QuerySampler, settings: BuildSettings, stats: Buil
     return docs
 
 
+def _pointwise_groups(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+    """One group per positive (x groups_per_positive): the positive first, then group_size - 1 negatives.
+
+    Negatives are judged documents below min_positive_grade first (the strongest signal: a judge looked at them
+    and found them less relevant), topped up with unjudged documents from the run's top hard_depth. Graded
+    negatives (e.g. TREC grade 1 when positives need 2) keep their grade, so the ranking loss sees three levels.
+    """
+    pool = sampler.pool
+    pos = sampler.positives[: settings.max_positives] if settings.max_positives else list(sampler.positives)
+    pos_ids = {c.docid for c in pos}
+    judged = []
+    for d, g in sorted(pool.labels.items()):
+        if g < settings.min_positive_grade and d not in pos_ids:
+            doc = pool.doc(d, sampler.pools.corpus)
+            if doc is not None:
+                judged.append(doc)
+    unjudged = [c for c in pool.candidates[: settings.hard_depth] if c.docid not in pool.labels]
+    need = settings.group_size - 1
+    if len(judged) + len(unjudged) < need:
+        return None
+    groups = []
+    for p in pos:
+        for _ in range(settings.groups_per_positive):
+            neg = sampler.rng.sample(judged, min(need, len(judged)))
+            if len(neg) < need:
+                neg += sampler.rng.sample(unjudged, need - len(neg))
+            groups.append([p] + neg)
+    return groups
+
+
 def _listwise_windows(sampler: _QuerySampler, settings: BuildSettings,
                       stats: BuildStats) -> list[tuple[list[Candidate], list[int] | None, str | None]]:
     """(docs in prompt order, teacher order or None, reasoning) per window."""
@@ -395,6 +433,20 @@ def _rows_for_query(sampler: _QuerySampler, paradigm, s: BuildSettings, tokenize
             else:
                 stats.negatives += 1
         stats.documents += len(docids)
+
+    if s.paradigm == "pointwise" and s.group_size is not None and s.mode == "sft":
+        groups = _pointwise_groups(sampler, s)
+        if not groups:
+            return None
+        for k, docs in enumerate(groups):
+            count([d.docid for d in docs])
+            for d in docs:
+                score, reasoning = _target_score(pool, d.docid, pools, s)
+                stats.target_histogram[score] = stats.target_histogram.get(score, 0) + 1
+                rows.append({"prompt": paradigm.messages(q, [d], tokenizer), "qid": q.qid, "docid": d.docid,
+                             "label": sampler.grade(d.docid), "group": f"{q.qid}#{k}", "target": score,
+                             "completion": [{"role": "assistant", "content": paradigm.target([score], reasoning)}]})
+        return rows
 
     if s.paradigm == "pointwise":
         docs = _pointwise_docs(sampler, s, stats)

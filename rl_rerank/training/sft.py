@@ -20,23 +20,26 @@ SFT_DEFAULTS = {"packing": False, "completion_only_loss": True, "max_length": 20
 def build_sft_args(cfg: SFTStage):
     from trl import SFTConfig
 
-    return SFTConfig(**trl_kwargs(cfg, SFT_DEFAULTS))
+    extra = dict(SFT_DEFAULTS)
+    if cfg.ranking is not None:
+        # our collator reads the group/label columns, and batches are whole groups in our sampler's order
+        extra.update(remove_unused_columns=False, shuffle_dataset=False)
+    return SFTConfig(**trl_kwargs(cfg, extra))
 
 
 def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
     """Train stage 1 and return the output folder (adapter or model, tokenizer, config.yaml, run_card.json)."""
     where = cfg.output_dir
     ds, data_info = prepare_rows("sft", cfg, where)  # data errors before any model is loaded
-    keep = [c for c in ds.column_names if c in ("prompt", "completion")]
-    ds = ds.select_columns(keep)
+    wanted = ("prompt", "completion") + (RANKING_COLUMNS if cfg.ranking is not None else ())
+    ds = ds.select_columns([c for c in ds.column_names if c in wanted])
     args = build_sft_args(cfg)  # before the model: DeepSpeed ZeRO-3 must see its config at load time
+    if cfg.ranking is not None:
+        data_info["ranking_groups"] = check_ranking_rows(ds, args.per_device_train_batch_size, where)
     resume = resume_target(cfg)
 
-    from trl import SFTTrainer
-
     model, tokenizer, peft_config = load_policy(cfg, want_peft_config=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=callbacks)
+    trainer = make_trainer(cfg, model, tokenizer, peft_config, args, ds, callbacks)
     state_before = _step_of(resume)
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
@@ -44,6 +47,38 @@ def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
     card = base_card("sft", cfg, data_info, trainer, started, resume, state_before)
     write_outputs(trainer, cfg, "sft", out, card)
     return out
+
+
+RANKING_COLUMNS = ("group", "label", "target")
+
+
+def check_ranking_rows(ds, batch_size: int, where: str) -> int:
+    """Ranking SFT needs group/label columns and groups of exactly one batch each."""
+    from rl_rerank.errors import ConfigError
+    from rl_rerank.training.rank_sft import check_groups
+
+    missing = [c for c in RANKING_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise ConfigError(f"{where}: ranking SFT needs rows with {list(RANKING_COLUMNS)} (missing {missing}); "
+                          f"build them with data.build.group_size (pointwise)")
+    return check_groups(ds["group"], batch_size, where)
+
+
+def make_trainer(cfg: SFTStage, model, tokenizer, peft_config, args, ds, callbacks):
+    """TRL's SFTTrainer, or its ranking subclass when the recipe has a `ranking:` section."""
+    from trl import SFTTrainer
+
+    common = dict(model=model, args=args, train_dataset=ds, processing_class=tokenizer, peft_config=peft_config,
+                  callbacks=callbacks)
+    if cfg.ranking is None:
+        return SFTTrainer(**common)
+    from rl_rerank.training.rank_sft import LeftPadCollator, digit_values, ranking_trainer_class
+
+    digit_ids = [tokenizer.convert_tokens_to_ids(str(d)) for d in range(10)]
+    values = digit_values(ds["target"], cfg.ranking.max_score)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return ranking_trainer_class()(ranking=cfg.ranking, digit_ids=digit_ids, digit_values=values,
+                                   data_collator=LeftPadCollator(pad, digit_ids), **common)
 
 
 def _step_of(checkpoint: str | None) -> int:

@@ -7,6 +7,8 @@ pools, using the readers of rl_rerank.data and the BM25 of rl_rerank.eval.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 from dataclasses import dataclass, field
@@ -46,10 +48,25 @@ class DataSource:
     instruction: str | None = field(default=None, metadata={"help": "task instruction shown with every query"})
     random_pool_size: int = field(default=5000, metadata={
         "help": "random negatives come from a seeded sample of this many corpus documents (one streaming pass)"})
+    query_split: str | None = field(default=None, metadata={
+        "help": "train | dev | null: keep only one side of a hashed query split (rl_rerank.data.splits), so "
+                "settings can be chosen on held-out training queries"})
+    dev_fraction: float = field(default=0.2, metadata={"help": "share of queries on the dev side of query_split"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the hashed query split"})
 
     def __post_init__(self):
         if self.kind not in SOURCE_KINDS:
             raise ConfigError(f"data source kind {self.kind!r} is not one of {SOURCE_KINDS}")
+        if self.query_split not in (None, "train", "dev"):
+            raise ConfigError(f"data source query_split {self.query_split!r} must be train, dev or null")
+        if not 0.0 <= float(self.dev_fraction) < 1.0:
+            raise ConfigError(f"data source dev_fraction must be in [0, 1), got {self.dev_fraction!r}")
+
+    def keeps(self, qid: str) -> bool:
+        """Is this query on the side of the split the source asks for?"""
+        from rl_rerank.data.splits import in_split
+
+        return in_split(qid, self.query_split, self.dev_fraction, self.split_seed)
 
 
 @dataclass
@@ -187,8 +204,23 @@ def guess_kind(path: str | Path) -> str:
     return "trec"
 
 
+def trec_dl_folder(path: str | Path) -> tuple[Path, Path] | None:
+    """(request file, qrels) when `path` is a TREC-DL folder in the shared layout (bm25-top100.json + qrels.*)."""
+    folder = Path(path)
+    if not folder.is_dir() or (folder / "corpus.jsonl").exists():
+        return None
+    requests = folder / "bm25-top100.json"
+    qrels = sorted(folder.glob("qrels*.txt"))
+    if requests.is_file() and len(qrels) == 1:
+        return requests, qrels[0]
+    return None
+
+
 def load_pools(source: DataSource) -> Pools:
     """Read a DataSource into pools. Raises DataError on unreadable input, never returns half-read data."""
+    dl = trec_dl_folder(source.path) if source.kind in ("auto", "requests") else None
+    if dl is not None:  # a TREC-DL folder: its BM25 request file with texts, labels from its qrels
+        source = dataclasses.replace(source, path=str(dl[0]), qrels=source.qrels or str(dl[1]), kind="requests")
     kind = guess_kind(source.path) if source.kind == "auto" else source.kind
     if kind == "beir":
         pools = _load_beir(source)
@@ -198,6 +230,7 @@ def load_pools(source: DataSource) -> Pools:
         pools = _load_requests(source)
     else:
         pools = read_labelled(source.path)
+    pools.queries = [p for p in pools.queries if source.keeps(p.query.qid)]
     if source.instruction:
         for p in pools.queries:
             p.query.instruction = p.query.instruction or source.instruction
@@ -217,7 +250,7 @@ def _pools_from_run(queries: dict[str, Query], qrels: Qrels, run, corpus_path: s
                     origin: str) -> Pools:
     from rl_rerank.data.types import ranked_docids
 
-    qids = [q for q in qrels if q in queries]  # qrels order: the labelled queries are the training queries
+    qids = [q for q in qrels if q in queries and source.keeps(q)]  # qrels order: labelled queries train
     if source.max_queries is not None:
         qids = qids[: source.max_queries]
     ranked = {q: ranked_docids(run.get(q, {}))[: source.depth] for q in qids}
@@ -247,7 +280,7 @@ def _load_beir(source: DataSource) -> Pools:
     if source.run:
         run = _read_run(source.run)
     else:
-        qids = [q for q in qrels if q in queries][: source.max_queries]
+        qids = [q for q in qrels if q in queries and source.keeps(q)][: source.max_queries]
         run = _bm25_run(folder, {q: queries[q] for q in qids}, source.depth)
     return _pools_from_run(queries, qrels, run, folder, source, f"beir:{folder}")
 
@@ -267,7 +300,8 @@ def _load_requests(source: DataSource) -> Pools:
         raise ConfigError("a rank_llm request source needs qrels (labels)")
     requests = _read_requests(source.path)
     qrels = _read_qrels(source.qrels)
-    requests = [r for r in requests if r.query.qid in qrels]  # unjudged queries: nothing to learn from
+    # unjudged queries: nothing to learn from
+    requests = [r for r in requests if r.query.qid in qrels and source.keeps(r.query.qid)]
     if source.max_queries is not None:
         requests = requests[: source.max_queries]
     texts, sample = {}, {}
