@@ -16,14 +16,15 @@ RewardFn = Callable[..., list[float]]
 
 def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1.0,
                neg_above_penalty: float = -0.5, neg_below_max: float = 0.5, format_penalty: float = -1.0,
-               ref_default: float = 0.0, accept_repaired: bool = False) -> RewardFn:
+               ref_default: float = 0.0, accept_repaired: bool = False, positive_label: int = 1) -> RewardFn:
     """ERank's listwise-derived reward for a pointwise model (constants are ours; the paper's were not given).
 
     All completions of the batch with the same `qid` (N documents x G rollouts) are pooled and ranked by
     their parsed score, ties at the smallest rank (rank = 1 + number of pooled items with a higher score).
     Only well-formed completions (tags as required, score parsed cleanly) enter the pool. Then:
       - unformatted completion: `format_penalty` (-1.0);
-      - positive (label > 0): `pos_scale / rank` (1.0 at rank 1, 0.5 at rank 2, ...);
+      - positive (label >= `positive_label`, default 1; 2 for TREC-DL, whose grade 1 means "related"):
+        `pos_scale / rank` (1.0 at rank 1, 0.5 at rank 2, ...);
       - negative scored at or above the lowest-scored positive of the pool (above or tied with some
         positive): `neg_above_penalty` (-0.5); ties count as above, so scoring everything alike never pays;
       - negative below every positive (or no positive in the pool): the smooth squared-error term
@@ -31,6 +32,8 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
         `ref_default` (0.0) when missing: keeps negatives near the SFT model's calibration.
     Range: [min(format_penalty, neg_above_penalty, 0), max(pos_scale, neg_below_max)] = [-1, 1] by default.
     """
+    if int(positive_label) < 1:
+        raise ValueError(f"erank positive_label must be >= 1 (grade of the least relevant positive), got {positive_label}")
     parser = Pointwise(reasoning=reasoning, max_score=max_score)
     lo = min(format_penalty, neg_above_penalty, 0.0)
     hi = max(pos_scale, neg_below_max, 0.0)
@@ -52,11 +55,11 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
         for members in pools.values():
             pooled = [i for i in members if scores[i] is not None]
             values = sorted((scores[i] for i in pooled), reverse=True)
-            positives = [scores[i] for i in pooled if labels[i] > 0]
+            positives = [scores[i] for i in pooled if labels[i] >= positive_label]
             lowest_positive = min(positives) if positives else None
             for i in pooled:
                 s = scores[i]
-                if labels[i] > 0:
+                if labels[i] >= positive_label:
                     rank = 1 + sum(1 for v in values if v > s)
                     rewards[i] = pos_scale / rank
                 elif lowest_positive is not None and s >= lowest_positive:

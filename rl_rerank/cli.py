@@ -42,9 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Third-party warnings that say nothing actionable on a normal run (kept with --debug).
+QUIET_WARNINGS = (
+    (UserWarning, r"TRL currently supports vLLM versions"),  # vLLM 0.32 is our pin; the warning is TRL's range
+    (DeprecationWarning, r"`torch.jit.script_method` is deprecated"),
+    (FutureWarning, r"`return_outputs=True`"),
+)
+
+
+def quiet_third_party() -> None:
+    import logging
+    import os
+    import warnings
+
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("DeepSpeed", "deepspeed"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "debug", False):
+        quiet_third_party()
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

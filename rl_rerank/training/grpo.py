@@ -95,6 +95,22 @@ def check_grouping(cfg: GRPOStage, ds, where: str) -> dict:
     return info
 
 
+def attach_reference(cfg: GRPOStage, ds):
+    """Fill the ref_score column with the stage-1 model's scores (ERank's t_i) when the recipe asks for it."""
+    if cfg.reference != "stage1" or cfg.paradigm != "pointwise" or "prompt" not in ds.column_names:
+        return ds, {"mode": cfg.reference, "rows": 0}
+    from rl_rerank.training.common import policy_base
+    from rl_rerank.training.reference import reference_scores
+
+    base, adapter = policy_base(cfg)
+    scores = reference_scores(ds["prompt"], base, adapter or cfg.init_from, cfg.output_dir,
+                              int(cfg.paradigm_args.get("max_score", 10)))
+    if "ref_score" in ds.column_names:
+        ds = ds.remove_columns("ref_score")
+    ds = ds.add_column("ref_score", scores)
+    return ds, {"mode": "stage1", "rows": len(scores), "mean": round(sum(scores) / max(1, len(scores)), 4)}
+
+
 def build_grpo_args(cfg: GRPOStage):
     from trl import GRPOConfig
 
@@ -110,6 +126,7 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
     where = cfg.output_dir
     ds, data_info = prepare_rows("grpo", cfg, where)
     data_info.update(check_grouping(cfg, ds, where))
+    ds, data_info["reference"] = attach_reference(cfg, ds)
     funcs, weights = build_rewards(cfg, reward_funcs)
     args = build_grpo_args(cfg)
     args.reward_weights = weights

@@ -165,41 +165,49 @@ def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def tail_forward(model, ids, mask, positions, keep: int):
-    """Model outputs with logits for the last `keep` positions of left-padded rows.
+def shared_prefix_forward(model, ids, mask, keep: int, min_shared: int = MIN_SHARED_PREFIX):
+    """Model outputs with logits for the last `keep` columns of a padded batch (left and/or right padding).
 
-    The rows of one group (one query) share system prompt, instruction and query, about half of every prompt:
+    Rows that come from one query share system prompt, instruction and query, about half of every prompt:
     that prefix goes through the model once, its KV cache is repeated for the rows, and only each row's own
-    suffix (document, answer) is computed on top. The math is the one-pass forward's (same positions, same
-    attention); gradients flow through the shared prefix once. Falls back to one pass when little is shared.
+    suffix (document, answer) is computed on top. Positions come from the attention mask (pads take none), so
+    the result equals a one-pass forward with mask-derived positions; gradients flow through the shared prefix
+    once. Falls back to the one pass when rows share fewer than `min_shared` leading tokens.
     """
     import torch
 
-    lengths = mask.sum(dim=1).tolist()
-    width = ids.shape[1]
-    rows = [ids[i, width - n:].tolist() for i, n in enumerate(lengths)]
-    prefix = min(shared_prefix_length(rows), min(lengths) - keep) if len(rows) > 1 else 0
-    if prefix < MIN_SHARED_PREFIX:
+    batch, width = ids.shape
+    positions = (mask.long().cumsum(dim=1) - 1).clamp(min=0)
+    starts = mask.long().argmax(dim=1).tolist()
+    rows = [ids[i, starts[i]:].tolist() for i in range(batch)]
+    real_run = []  # leading real (unmasked) tokens of each row: a prefix must not cover padding
+    for i in range(batch):
+        m = mask[i, starts[i]:].tolist()
+        real_run.append(m.index(0) if 0 in m else len(m))
+    prefix = 0
+    if batch > 1:
+        prefix = min([shared_prefix_length(rows)] + real_run + [width - starts[i] - keep for i in range(batch)])
+    if prefix < min_shared:
         return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, use_cache=False)
     from transformers import DynamicCache
 
     cache = DynamicCache()
-    model(input_ids=torch.tensor([rows[0][:prefix]], device=ids.device), past_key_values=cache, use_cache=True,
-          logits_to_keep=1)
-    cache.batch_repeat_interleave(len(rows))
-    span = width - prefix
-    suffix_ids = torch.full((len(rows), span), int(ids[0, 0]), dtype=ids.dtype)
-    suffix_mask = torch.zeros((len(rows), span), dtype=mask.dtype)
-    suffix_pos = torch.full((len(rows), span), prefix, dtype=positions.dtype)
-    for i, row in enumerate(rows):
-        tail = row[prefix:]
-        suffix_ids[i, span - len(tail):] = torch.tensor(tail, dtype=ids.dtype)
-        suffix_mask[i, span - len(tail):] = 1
-        suffix_pos[i, span - len(tail):] = torch.arange(prefix, prefix + len(tail))
-    full_mask = torch.cat([torch.ones((len(rows), prefix), dtype=mask.dtype), suffix_mask], dim=1)
-    return model(input_ids=suffix_ids.to(ids.device), attention_mask=full_mask.to(ids.device),
-                 position_ids=suffix_pos.to(ids.device), past_key_values=cache, use_cache=True,
-                 logits_to_keep=keep)
+    model(input_ids=ids[:1, starts[0]:starts[0] + prefix], position_ids=positions[:1, starts[0]:starts[0] + prefix],
+          past_key_values=cache, use_cache=True, logits_to_keep=1)
+    cache.batch_repeat_interleave(batch)
+    span = width - min(starts) - prefix
+    suffix_ids = torch.full((batch, span), int(ids[0, -1]), dtype=ids.dtype, device=ids.device)
+    suffix_mask = torch.zeros((batch, span), dtype=mask.dtype, device=mask.device)
+    suffix_pos = torch.full((batch, span), prefix, dtype=positions.dtype, device=positions.device)
+    for i in range(batch):
+        lo = starts[i] + prefix
+        n = width - lo
+        suffix_ids[i, span - n:] = ids[i, lo:]
+        suffix_mask[i, span - n:] = mask[i, lo:]
+        suffix_pos[i, span - n:] = positions[i, lo:]
+    full_mask = torch.cat([torch.ones((batch, prefix), dtype=mask.dtype, device=mask.device), suffix_mask], dim=1)
+    return model(input_ids=suffix_ids, attention_mask=full_mask, position_ids=suffix_pos, past_key_values=cache,
+                 use_cache=True, logits_to_keep=keep)
 
 
 def ranking_trainer_class():
@@ -231,7 +239,7 @@ def ranking_trainer_class():
             # completions end at the last position (left padding): logits only for the tail that holds them
             first_label = (labels != -100).float().argmax(dim=1)
             keep = int(ids.shape[1] - first_label.min().item() + 1)
-            out = tail_forward(model, ids, inputs["attention_mask"], inputs["position_ids"], keep)
+            out = shared_prefix_forward(model, ids, inputs["attention_mask"], keep)
             logits = out.logits.float()  # B x keep x V, positions L-keep .. L-1
             offset = ids.shape[1] - keep
             # token loss: position t predicts token t + 1
