@@ -16,7 +16,8 @@ RewardFn = Callable[..., list[float]]
 
 def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1.0,
                neg_above_penalty: float = -0.5, neg_below_max: float = 0.5, format_penalty: float = -1.0,
-               ref_default: float = 0.0, accept_repaired: bool = False, positive_label: int = 1) -> RewardFn:
+               ref_default: float = 0.0, accept_repaired: bool = False, positive_label: int = 1,
+               graded_penalty: bool = True, tie_weight: float = 0.5) -> RewardFn:
     """ERank's listwise-derived reward for a pointwise model (constants are ours; the paper's were not given).
 
     All completions of the batch with the same `qid` (N documents x G rollouts) are pooled and ranked by
@@ -26,12 +27,20 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
       - positive (label >= `positive_label`, default 1; 2 for TREC-DL, whose grade 1 means "related"):
         `pos_scale / rank` (1.0 at rank 1, 0.5 at rank 2, ...);
       - negative scored at or above the lowest-scored positive of the pool (above or tied with some
-        positive): `neg_above_penalty` (-0.5); ties count as above, so scoring everything alike never pays;
+        positive): `neg_above_penalty` (-0.5) times the share of the pool's positive rollouts it ranks above,
+        ties counting `tie_weight` (0.5) (`graded_penalty`, default); with graded_penalty false the flat
+        `neg_above_penalty` (the first reading of the paper). Why graded: with a flat penalty, one positive
+        rollout scored 0 puts every negative at -0.5 whatever it answers, so all G rollouts of every
+        negative get the same reward and GRPO's advantage is zero (seen on DL 2021: 100% zero-variance
+        groups); graded, a negative that ties the positives (-0.25) still beats one above them (-0.5), and
+        scoring everything alike still never pays (ties are penalised);
       - negative below every positive (or no positive in the pool): the smooth squared-error term
         `neg_below_max * (1 - ((s - ref) / max_score)^2)`, ref = `ref_score` column clipped to 0..max_score,
         `ref_default` (0.0) when missing: keeps negatives near the SFT model's calibration.
     Range: [min(format_penalty, neg_above_penalty, 0), max(pos_scale, neg_below_max)] = [-1, 1] by default.
     """
+    if not 0.0 < float(tie_weight) <= 1.0:
+        raise ValueError(f"erank tie_weight must be in (0, 1], got {tie_weight}")
     if int(positive_label) < 1:
         raise ValueError(f"erank positive_label must be >= 1 (grade of the least relevant positive), got {positive_label}")
     parser = Pointwise(reasoning=reasoning, max_score=max_score)
@@ -63,7 +72,12 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
                     rank = 1 + sum(1 for v in values if v > s)
                     rewards[i] = pos_scale / rank
                 elif lowest_positive is not None and s >= lowest_positive:
-                    rewards[i] = neg_above_penalty
+                    if graded_penalty:
+                        beaten = sum(1.0 for v in positives if v < s) + tie_weight * sum(1.0 for v in positives
+                                                                                        if v == s)
+                        rewards[i] = neg_above_penalty * beaten / len(positives)
+                    else:
+                        rewards[i] = neg_above_penalty
                 else:
                     ref = refs[i] if refs[i] is not None else ref_default
                     ref = min(float(max_score), max(0.0, ref))

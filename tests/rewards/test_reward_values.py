@@ -27,10 +27,33 @@ def test_erank_pools_rollouts_of_a_query_with_ties_at_min_rank():
     refs = [None, None, None, None, 1.0, None, 2.0, None]
     got = REWARDS["erank"](completions, qid=qids, docid=list("pppnnnab"), label=labels, ref_score=refs)
     # q1 pool (formatted): 9, 7, 9, 7, 3 -> ranks: 9 -> 1, 7 -> 3, 3 -> 5. Lowest positive score = 7.
-    # positives: 1/1, 1/3, 1/1; negative 7 >= 7 -> -0.5; negative 3 < 7 -> 0.5 * (1 - ((3 - 1) / 10)^2)
+    # positives: 1/1, 1/3, 1/1; negative 7 >= 7: above none of the 3 positive rollouts, tied with one
+    # -> -0.5 * (0 + 0.5 * 1) / 3; negative 3 < 7 -> 0.5 * (1 - ((3 - 1) / 10)^2)
     # q2 pool: 4 (neg), 6 (pos) -> pos rank 1 -> 1.0; neg 4 < 6 -> 0.5 * (1 - ((4 - 2) / 10)^2)
-    expected = [1.0, 1 / 3, 1.0, -0.5, 0.5 * (1 - 0.04), -1.0, 0.5 * (1 - 0.04), 1.0]
+    expected = [1.0, 1 / 3, 1.0, -0.5 / 6, 0.5 * (1 - 0.04), -1.0, 0.5 * (1 - 0.04), 1.0]
     assert got == pytest.approx(expected)
+    flat = make_erank(graded_penalty=False)(completions, qid=qids, docid=list("pppnnnab"), label=labels,
+                                            ref_score=refs)
+    assert flat[3] == pytest.approx(-0.5)  # the flat reading: any negative at or above a positive
+
+
+def test_erank_graded_penalty_separates_negatives_when_positives_score_low():
+    """DL 2021 case that made every GRPO group zero-variance: all positive rollouts answer 0, so with a flat
+    penalty every negative got -0.5 whatever it answered. Graded, a tie (0) beats being above (3)."""
+    completions = ["<answer>0</answer>"] * 4 + ["<answer>0</answer>", "<answer>3</answer>", "<answer>0</answer>",
+                                                  "<answer>3</answer>"]
+    labels = [2] * 4 + [0] * 4
+    got = make_erank(reasoning=False, positive_label=2)(completions, qid=["q"] * 8, label=labels)
+    assert got[4:] == pytest.approx([-0.25, -0.5, -0.25, -0.5])
+    flat = make_erank(reasoning=False, positive_label=2, graded_penalty=False)(completions, qid=["q"] * 8,
+                                                                               label=labels)
+    assert flat[4:] == [-0.5] * 4
+    # positive_label: a grade-1 document is a negative for TREC-DL rewards
+    got = make_erank(reasoning=False, positive_label=2)(["<answer>9</answer>", "<answer>3</answer>"],
+                                                        qid=["q", "q"], label=[1, 2])
+    assert got == pytest.approx([-0.5, 1 / 2])
+    with pytest.raises(ValueError):
+        make_erank(positive_label=0)
 
 
 def test_erank_constants_are_configurable_and_ref_defaults_to_zero():
@@ -38,7 +61,8 @@ def test_erank_constants_are_configurable_and_ref_defaults_to_zero():
                         reasoning=False)
     got = reward(["<answer>8</answer>", "<answer>8</answer>", "<answer>2</answer>", "<think>x</think>"],
                  qid=["q"] * 4, label=[1, 0, 0, 1])
-    assert got == pytest.approx([2.0, -0.25, 1.0 * (1 - (2 / 10) ** 2), -3.0])
+    # the negative 8 ties the only formatted positive (8): -0.25 * 0.5
+    assert got == pytest.approx([2.0, -0.125, 1.0 * (1 - (2 / 10) ** 2), -3.0])
 
 
 def test_erank_with_no_positive_in_pool_uses_smooth_term_for_all():

@@ -88,3 +88,35 @@ def test_wrapper_single_process_passes_columns_and_checks_groups():
     assert wrapped.__name__ == "erank" and wrapped.calls[0]["incomplete"] == {}
     with pytest.raises(RuntimeError, match="needs complete query groups"):
         wrapped(prompts=["p"] * 3, completions=["c"] * 3, qid=["a"] * 3, docid=["x", "x", "y"], label=[1, 1, 0])
+
+
+def test_grouped_trainer_log_probs_equal_trls_one_pass(tiny_model):
+    """The shared-prefix log-probs equal TRL's fused one-pass ones (prompts of equal length: no pad offsets)."""
+    import contextlib
+    import types
+
+    import torch
+    from trl import GRPOTrainer
+    from trl.trainer.utils import add_fused_lm_head
+
+    from rl_rerank.models import ModelSpec, load_model
+    from rl_rerank.training.grouping import grouped_trainer_class
+
+    model, _ = load_model(ModelSpec(model=str(tiny_model)))
+    model.eval()
+    add_fused_lm_head(model, temperature=0.7, outputs=("log_probs", "entropy"))
+    prefix = list(range(100, 130))
+    ids = torch.tensor([prefix + [200 + i, 201 + i, 7, 8, 9] for i in range(4)])
+    mask = torch.ones_like(ids)
+    mask[1, -1] = 0  # a shorter completion, right-padded
+    fake = types.SimpleNamespace(temperature=0.7, accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext))
+    with torch.no_grad():
+        ours, ours_ent, _ = grouped_trainer_class()._get_per_token_logps_and_entropies(
+            fake, model, ids, mask, 3, compute_entropy=True)
+        trl_fn = getattr(GRPOTrainer._get_per_token_logps_and_entropies, "__wrapped__",
+                         GRPOTrainer._get_per_token_logps_and_entropies)  # without TRL's profiling wrapper
+        trl_logps, trl_ent, _ = trl_fn(
+            fake, model, ids, mask, 3, compute_entropy=True)
+    real = mask[:, -3:] == 1
+    assert torch.allclose(ours[real], trl_logps[real], atol=1e-4)
+    assert torch.allclose(ours_ent[real], trl_ent[real], atol=1e-3)
