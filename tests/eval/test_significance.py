@@ -1,0 +1,109 @@
+"""Paired significance: known cases (identical runs, a run that wins every query, a hand-computed t-test),
+missing queries counting as 0, and the DL20 BM25 run against a perturbed copy of itself."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rl_rerank.data import read_qrels, read_requests, run_from_requests
+from rl_rerank.eval.metrics import evaluate
+from rl_rerank.eval.significance import (bootstrap_ci, compare, compare_values, paired_t, randomization_p,
+                                         sentence)
+
+
+@pytest.fixture(scope="module")
+def dl20(dl20_dir):
+    run = run_from_requests(read_requests(dl20_dir / "bm25-top100.json"))
+    return run, read_qrels(dl20_dir / "qrels.dl20-passage.txt")
+
+
+def test_identical_runs_are_all_ties(dl20):
+    run, qrels = dl20
+    r = compare(run, run, qrels)
+    assert (r["n"], r["diff"], r["p_t"], r["p_rand"]) == (54, 0.0, 1.0, 1.0)
+    assert (r["wins"], r["ties"], r["losses"]) == (0, 54, 0)
+    assert round(r["mean_a"], 4) == 0.4796  # the published BM25 figure
+    assert sentence(r, "BM25", "BM25").startswith("no significant difference between BM25 and BM25 on nDCG@10")
+
+
+def test_winning_every_query_exact_permutation_p():
+    a = {f"q{i}": 0.5 + 0.01 * i for i in range(10)}
+    b = {f"q{i}": 0.2 for i in range(10)}
+    r = compare_values(a, b, measure="nDCG@10")
+    # only "all +" and "all -" reach the observed |sum| among the 2^10 sign patterns
+    assert r["p_rand"] == 2 / 2 ** 10
+    assert (r["wins"], r["ties"], r["losses"]) == (10, 0, 0)
+    assert r["p_t"] < 1e-6 and r["ci_low"] > 0
+    assert sentence(r, "X", "Y").startswith("X beats Y by +0.345 nDCG@10 on 10 queries (95% CI")
+
+
+def test_winning_every_query_sampled_when_many():
+    diffs = [0.1 + 0.001 * i for i in range(40)]
+    p = randomization_p(diffs, samples=2000, seed=3)
+    assert p == pytest.approx(1 / 2001)  # no random pattern reaches it: only the observed one counts
+    assert randomization_p(diffs, samples=2000, seed=3) == p  # fixed seed, same answer
+
+
+def test_t_test_matches_hand_computation_and_scipy():
+    from scipy import stats
+
+    diffs = [1.0, 2.0, 3.0, 4.0]
+    # mean 2.5, sd sqrt(5/3), se = sd / 2, t = 2.5 / se = 3.8730, two-sided p with 3 degrees of freedom
+    r = paired_t(diffs)
+    assert r["t"] == pytest.approx(2.5 / (math.sqrt(5 / 3) / 2))
+    assert r["t"] == pytest.approx(3.872983, abs=1e-6)
+    assert r["p"] == pytest.approx(0.030466, abs=1e-6)
+    half = 3.182446 * math.sqrt(5 / 3) / 2  # t(0.975, 3) = 3.182446
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((2.5 - half, 2.5 + half), abs=1e-5)
+    a, b = [0.61, 0.32, 0.55, 0.9, 0.12, 0.44], [0.5, 0.4, 0.3, 0.7, 0.1, 0.45]
+    ref = stats.ttest_rel(a, b)
+    got = compare_values({str(i): v for i, v in enumerate(a)}, {str(i): v for i, v in enumerate(b)})
+    assert got["t"] == pytest.approx(ref.statistic) and got["p_t"] == pytest.approx(ref.pvalue)
+    # exact randomization over 2^6 patterns: the observed |sum| 0.87... counted by hand below
+    d = [x - y for x, y in zip(a, b)]
+    import itertools
+
+    hits = sum(abs(sum(s * x for s, x in zip(signs, d))) >= abs(sum(d)) - 1e-12
+               for signs in itertools.product((1, -1), repeat=6))
+    assert got["p_rand"] == hits / 64
+
+
+def test_missing_query_counts_zero(dl20):
+    run, qrels = dl20
+    some = sorted(qrels)[:3]
+    partial = {q: docs for q, docs in run.items() if q not in some}
+    per_q = evaluate(run, qrels, per_query=True)["nDCG@10"]
+    r = compare(run, partial, qrels)
+    assert r["n"] == 54 and r["losses"] == 0
+    assert r["wins"] == sum(per_q[q] > 0 for q in some)
+    assert r["diff"] == pytest.approx(sum(per_q[q] for q in some) / 54)
+    assert r["mean_b"] == pytest.approx(evaluate(partial, qrels)["nDCG@10"])
+
+
+def test_perturbed_copy(dl20, tmp_path):
+    """Swapping ranks 1 and 10 of every query hurts most queries: significant, and the files give the same."""
+    from rl_rerank.data import write_run
+
+    run, qrels = dl20
+    worse = {}
+    for q, docs in run.items():
+        order = sorted(docs, key=lambda d: -docs[d])
+        order[0], order[9] = order[9], order[0]
+        worse[q] = {d: float(len(order) - i) for i, d in enumerate(order)}
+    r = compare(run, worse, qrels)
+    assert r["diff"] > 0 and r["p_t"] < 0.05 and r["p_rand"] < 0.05 and r["wins"] > r["losses"]
+    assert r["ci_low"] > 0
+    lo, hi = bootstrap_ci([1.0] * 5 + [0.0] * 5, samples=2000)
+    assert 0.1 <= lo < 0.5 < hi <= 0.9
+    write_run(tmp_path / "a.trec", run)
+    write_run(tmp_path / "b.trec", worse)
+    from_files = compare(tmp_path / "a.trec", tmp_path / "b.trec", qrels)
+    assert from_files == r
+
+
+def test_constant_difference():
+    r = paired_t([0.1, 0.1, 0.1])
+    assert r["p"] == 0.0 and r["ci_low"] == pytest.approx(0.1)
+    assert paired_t([0.3])["p"] == 1.0 and math.isnan(paired_t([0.3])["ci_low"])
