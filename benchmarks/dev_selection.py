@@ -34,7 +34,7 @@ def dev_set(source: str, dev_fraction: float, split_seed: int, top_k: int):
 def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: int, engine_name: str) -> dict:
     from rl_rerank.engines.factory import make_engine
     from rl_rerank.eval.metrics import evaluate
-    from rl_rerank.rerank.fusion import fuse
+    from rl_rerank.rerank.fusion import fuse_top_k
     from rl_rerank.rerank.runner import RunOptions, rerank_requests
     from rl_rerank.rerank.strategies import StrategySettings
 
@@ -46,7 +46,7 @@ def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: in
     finally:
         engine.close()
     seconds = time.perf_counter() - started
-    fused = {q: fuse(run[q], s.first_stage[q], "zscore", 0.5) for q in run}
+    fused = {q: fuse_top_k(run[q], s.first_stage[q], top_k, "zscore", 0.5) for q in run}
     by_grade: dict[int, list[float]] = {}
     for q, docs in run.items():
         top = sorted(s.first_stage[q], key=lambda d: -s.first_stage[q][d])[:top_k]

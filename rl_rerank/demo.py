@@ -290,27 +290,27 @@ def merged_model(model: str | None, adapter: str, root: Path) -> str:
     return str(out)
 
 
-def systems_of(s, runs: dict) -> dict[str, dict]:
-    """Every system's run for one set: bm25, each variant alone and fused with BM25."""
-    from rl_rerank.rerank.fusion import fuse
+def systems_of(s, runs: dict, top_k: int) -> dict[str, dict]:
+    """Every system's run for one set: bm25, each variant alone and fused with BM25 over the reranked top-k."""
+    from rl_rerank.rerank.fusion import fuse_top_k
 
     out = {"bm25": s.first_stage}
     for variant, per_set in runs.items():
         run = per_set[s.name]
         out[variant] = run
-        out[f"{variant}+bm25"] = {q: fuse(run[q], s.first_stage[q], "zscore", FUSION_WEIGHT)
+        out[f"{variant}+bm25"] = {q: fuse_top_k(run[q], s.first_stage[q], top_k, "zscore", FUSION_WEIGHT)
                                   for q in run if q in s.first_stage}
     return out
 
 
-def score(sets, runs: dict) -> list[dict]:
+def score(sets, runs: dict, top_k: int) -> list[dict]:
     """Per set: the measure for every system, and the paired tests of COMPARISONS."""
     from rl_rerank.eval.metrics import evaluate
     from rl_rerank.eval.significance import compare
 
     rows = []
     for s in sets:
-        systems = systems_of(s, runs)
+        systems = systems_of(s, runs, top_k)
         row = {"set": s.name, "queries": len(s.qrels), "tests": {}}
         for name, run in systems.items():
             row[name] = evaluate(run, s.qrels, [MEASURE])[MEASURE]
@@ -545,7 +545,7 @@ def run_demo(settings: DemoSettings) -> dict:
         seconds[stage] = time.perf_counter() - t
     evaluated = evaluate_stages(settings, paradigm, sets)
     seconds.update(evaluated["seconds"])
-    rows = score(sets, evaluated["runs"])
+    rows = score(sets, evaluated["runs"], settings.top_k)
     meta = {"model": settings.model or "SmolLM2-135M-Instruct (embedded)", "recipe": settings.recipe,
             "engine": engine_name(settings), "top_k": settings.top_k, "seconds": seconds, "machine": machine(),
             "dev_curve": evaluated["curve"]}

@@ -37,3 +37,19 @@ def fuse(rerank: Mapping[str, float], first_stage: Mapping[str, float], method: 
     b = normalize({d: first_stage[d] for d in rerank if d in first_stage}, method)
     floor = min(b.values()) if b else 0.0
     return {d: (1 - weight) * a[d] + weight * b.get(d, floor) for d in rerank}
+
+
+def fuse_top_k(rerank: Mapping[str, float], first_stage: Mapping[str, float], k: int, method: str = "zscore",
+               weight: float = 0.5) -> dict[str, float]:
+    """Fuse only the first-stage top-k (what the reranker scored); the rest stays below in first-stage order.
+
+    A reranked run also holds the unreranked tail with placeholder scores below the head; normalising over
+    those placeholders would squash the reranker's spread and leave the fusion equal to the first stage.
+    """
+    order = sorted(first_stage, key=lambda d: (-first_stage[d], d))
+    head = [d for d in order[:k] if d in rerank]
+    fused = fuse({d: rerank[d] for d in head}, first_stage, method, weight)
+    floor = min(fused.values()) if fused else 0.0
+    for i, d in enumerate(d for d in order if d not in fused):
+        fused[d] = floor - 1.0 - i
+    return fused
