@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_rerank.errors import UserError
+
 HELP = "rerank candidates (rank_llm requests or a TREC run + corpus) and write a TREC run"
 
 
@@ -18,6 +20,16 @@ def add_arguments(parser) -> None:
     from rl_rerank.rerank.options import add_reranker_arguments
 
     add_reranker_arguments(parser)
+    g = parser.add_argument_group("parallel (same run file as one process)")
+    g.add_argument("--shards", type=int, default=1,
+                   help="local worker processes, one engine each (one GPU each when GPUs are visible)")
+    g.add_argument("--shard-devices", default=None,
+                   help="GPUs per worker: 0,1,2,3 (one each) or 0+1,2+3 (two each); default: round robin")
+    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the workers as Ray actors: no ADDRESS starts a local Ray, 'auto' or host:port joins "
+                        "a cluster; --shards sets the actor count (default: one per cluster GPU, else 2)")
+    g.add_argument("--ray-actor-gpus", type=float, default=None,
+                   help="GPUs per Ray actor (default: 1 when the cluster has GPUs, else 0)")
 
 
 def run(args) -> int:
@@ -27,15 +39,20 @@ def run(args) -> int:
     from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_name, open_cache, run_options,
                                         strategy_settings)
 
+    if args.shards < 1:
+        raise UserError(f"--shards must be at least 1, got {args.shards}")
     requests = load_requests(args.input, args.corpus, args.queries, args.top_k)
     paradigm = build_paradigm(args)
     settings = strategy_settings(args)
     key, cache = open_cache(args, paradigm, settings)
-    engine = build_engine(args)
-    try:
-        run_, stats = rerank_requests(engine, paradigm, requests, settings, run_options(args), key, cache)
-    finally:
-        engine.close()
+    if args.shards > 1 or args.ray is not None:
+        run_, stats = _sharded(args, requests, key, cache)
+    else:
+        engine = build_engine(args)
+        try:
+            run_, stats = rerank_requests(engine, paradigm, requests, settings, run_options(args), key, cache)
+        finally:
+            engine.close()
     write_run(args.output, run_, tag=args.tag)
     stats = {"input": str(args.input), "output": str(args.output), "engine": engine_name(args),
              "model": args.model, "adapter": args.adapter, "paradigm": args.paradigm, "reasoning": args.reasoning,
@@ -48,3 +65,15 @@ def run(args) -> int:
           f"parse ok/repaired/failed {p['ok']}/{p['repaired']}/{p['failed']}, fallbacks {stats['fallbacks']} "
           f"-> {args.output}")
     return 0
+
+
+def _sharded(args, requests, key, cache):
+    from rl_rerank.rerank.options import run_options
+    from rl_rerank.rerank.shards import parse_devices, rerank_sharded, worker_options
+
+    shards = None if args.ray is not None and args.shards == 1 else args.shards  # Ray: one actor per GPU
+    devices = None if args.ray is not None else parse_devices(args.shard_devices, shards)
+    return rerank_sharded(worker_options(args), requests, run_options(args), key, cache, shards=shards,
+                          use_ray=args.ray is not None, ray_address=args.ray, devices=devices,
+                          gpus_per_actor=args.ray_actor_gpus)
+

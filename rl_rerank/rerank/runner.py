@@ -47,14 +47,25 @@ def final_scores(reranked: dict[str, float], tail: Sequence, first_stage: dict[s
     return scores
 
 
-def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], settings: StrategySettings,
-                    opts: RunOptions, config: str = "", cache: ResultCache | None = None) -> tuple[Run, dict]:
-    """Rerank `requests`; finished queries are read from / appended to `cache`. Returns (run, stats)."""
-    start = time.perf_counter()
-    before = (engine.counter.prompt_tokens, engine.counter.completion_tokens, engine.counter.calls)
-    stats = StrategyStats()
-    jobs = []  # (request index, cut request, tail, key)
+@dataclass
+class Job:
+    """One query still to rerank: its index in the request list, the cut request, the tail, the cache key."""
+
+    index: int
+    head: Request
+    tail: list
+    key: str
+
+
+def plan(requests: Sequence[Request], opts: RunOptions, config: str = "",
+         cache: ResultCache | None = None) -> tuple[dict[int, dict[str, float]], list[list[Job]]]:
+    """(results read from the cache by request index, the remaining jobs in chunks of opts.chunk_queries).
+
+    The chunks are the unit of work for one process and for shards alike: a sharded run hands whole chunks
+    to its workers, so every query is scored in the same batch as in a single process (same numbers).
+    """
     results: dict[int, dict[str, float]] = {}
+    jobs: list[Job] = []
     for i, req in enumerate(requests):
         head, tail = cut(req, opts.top_k)
         key = request_key(config, head)
@@ -62,41 +73,66 @@ def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], setti
         if hit is not None and set(hit) == {c.docid for c in head.candidates}:
             results[i] = hit
         else:
-            jobs.append((i, head, tail, key))
-    cached = len(results)
-    docs_done = 0
-    bar = _progress(len(requests), cached, opts.progress)
-    try:
-        for s in range(0, len(jobs), max(1, opts.chunk_queries)):
-            chunk = jobs[s:s + opts.chunk_queries]
-            scores = rerank_batch(engine, paradigm, [head for _, head, _, _ in chunk], settings, stats)
-            for (i, head, _, _), sc in zip(chunk, scores):
-                results[i] = sc
-                docs_done += len(head.candidates)
-            if cache is not None:
-                cache.put_many((key, head.query.qid, sc) for (_, head, _, key), sc in zip(chunk, scores))
-            if bar is not None:
-                bar.update(len(chunk))
-    finally:
-        if bar is not None:
-            bar.close()
+            jobs.append(Job(i, head, tail, key))
+    size = max(1, opts.chunk_queries)
+    return results, [jobs[s:s + size] for s in range(0, len(jobs), size)]
+
+
+def assemble(requests: Sequence[Request], results: dict[int, dict[str, float]], opts: RunOptions) -> Run:
+    """The run: reranked scores (fused with first-stage when asked), the tail below, per query."""
     run: Run = {}
     for i, req in enumerate(requests):
         head, tail = cut(req, opts.top_k)
         first = {c.docid: float(c.score if c.score is not None else -(c.rank or 0)) for c in req.candidates}
         run[req.query.qid] = final_scores(results[i], tail, first, opts)
-    wall = time.perf_counter() - start
-    out = {
-        "queries": len(requests), "queries_computed": len(jobs), "queries_from_cache": cached,
+    return run
+
+
+def run_stats(requests: Sequence[Request], opts: RunOptions, computed: int, cached: int, docs_done: int,
+              tokens: tuple[int, int, int], wall: float, stats: StrategyStats) -> dict:
+    return {
+        "queries": len(requests), "queries_computed": computed, "queries_from_cache": cached,
         "documents": sum(min(len(r.candidates), opts.top_k or len(r.candidates)) for r in requests),
         "documents_computed": docs_done,
-        "prompt_tokens": engine.counter.prompt_tokens - before[0],
-        "completion_tokens": engine.counter.completion_tokens - before[1],
-        "engine_calls": engine.counter.calls - before[2],
+        "prompt_tokens": tokens[0], "completion_tokens": tokens[1], "engine_calls": tokens[2],
         "wall_s": round(wall, 3), "docs_per_s": round(docs_done / wall, 3) if wall > 0 else None,
         **stats.as_dict(),
     }
-    return run, out
+
+
+def rerank_chunk(engine: Engine, paradigm, chunk: Sequence[Job], settings: StrategySettings,
+                 stats: StrategyStats) -> list[dict[str, float]]:
+    return rerank_batch(engine, paradigm, [job.head for job in chunk], settings, stats)
+
+
+def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], settings: StrategySettings,
+                    opts: RunOptions, config: str = "", cache: ResultCache | None = None) -> tuple[Run, dict]:
+    """Rerank `requests`; finished queries are read from / appended to `cache`. Returns (run, stats)."""
+    start = time.perf_counter()
+    before = (engine.counter.prompt_tokens, engine.counter.completion_tokens, engine.counter.calls)
+    stats = StrategyStats()
+    results, chunks = plan(requests, opts, config, cache)
+    cached = len(results)
+    docs_done = 0
+    bar = _progress(len(requests), cached, opts.progress)
+    try:
+        for chunk in chunks:
+            scores = rerank_chunk(engine, paradigm, chunk, settings, stats)
+            for job, sc in zip(chunk, scores):
+                results[job.index] = sc
+                docs_done += len(job.head.candidates)
+            if cache is not None:
+                cache.put_many((job.key, job.head.query.qid, sc) for job, sc in zip(chunk, scores))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    run = assemble(requests, results, opts)
+    tokens = (engine.counter.prompt_tokens - before[0], engine.counter.completion_tokens - before[1],
+              engine.counter.calls - before[2])
+    computed = sum(len(c) for c in chunks)
+    return run, run_stats(requests, opts, computed, cached, docs_done, tokens, time.perf_counter() - start, stats)
 
 
 def _progress(total: int, done: int, enabled: bool):
