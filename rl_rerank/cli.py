@@ -14,14 +14,15 @@ from rl_rerank import __version__
 from rl_rerank.errors import UserError
 
 # Order shown in --help: the pipeline from data to a report.
-COMMANDS = ["retrieve", "label", "sft", "rl", "rerank", "eval", "export", "demo"]
+COMMANDS = ["retrieve", "label", "sft", "rl", "rerank", "eval", "export", "export-rl-data", "import-verl",
+            "demo"]
 
 
 def _load(name: str):
     try:
-        return importlib.import_module(f"rl_rerank.commands.{name}")
+        return importlib.import_module(f"rl_rerank.commands.{name.replace('-', '_')}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"rl_rerank.commands.{name}":
+        if exc.name == f"rl_rerank.commands.{name.replace('-', '_')}":
             return None  # command not built yet
         raise
 

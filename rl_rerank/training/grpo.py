@@ -41,6 +41,14 @@ def _named(func: Callable, name: str) -> Callable:
     return reward
 
 
+def reward_common(cfg: GRPOStage) -> dict:
+    """Options every reward of a recipe gets when its factory takes them (the verl export stores the same)."""
+    common = {"reasoning": cfg.reasoning, "paradigm": cfg.paradigm}
+    if "max_score" in cfg.paradigm_args:
+        common["max_score"] = cfg.paradigm_args["max_score"]
+    return common
+
+
 def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -> tuple[list[Callable], list[float]]:
     """Reward functions and weights by name; erank-style rewards get the cross-process query-group gather."""
     names = list(cfg.rewards)
@@ -49,11 +57,8 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
     else:
         from rl_rerank.rewards import build_reward_funcs
 
-        common = {"reasoning": cfg.reasoning, "paradigm": cfg.paradigm}
-        if "max_score" in cfg.paradigm_args:
-            common["max_score"] = cfg.paradigm_args["max_score"]
         funcs, _weights = build_reward_funcs({n: float(w) for n, w in cfg.rewards.items()},
-                                             options=cfg.reward_args, **common)
+                                             options=cfg.reward_args, **reward_common(cfg))
     weights = [float(cfg.rewards[n]) for n in names]
     out = []
     g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
