@@ -45,7 +45,8 @@ def check_lora_weights(path: Path) -> int:
         raise UserError(f"{path}: no LoRA tensors (keys like ...q_proj.lora_A.weight); is this verl's lora_adapter?")
     odd = [k for k in lora if not k.startswith("base_model.model.") or ".default." in k]
     if odd:
-        raise UserError(f"{path}: key {odd[0]!r} is not in PEFT's saved layout (base_model.model.<module>.lora_A.weight)")
+        raise UserError(f"{path}: key {odd[0]!r} is not in PEFT's saved layout "
+                        f"(base_model.model.<module>.lora_A.weight)")
     return len(lora)
 
 
