@@ -89,10 +89,12 @@ def build_records(cfg: GRPOStage, recipe: str, val_fraction: float = 0.1,
                   seed: int | None = None) -> tuple[list[dict], list[dict], dict]:
     """(train records, val records, info) from the recipe's GRPO rows."""
     from rl_rerank.training.common import prepare_rows
+    from rl_rerank.training.grpo import attach_reference
 
     where = recipe or cfg.output_dir
     check_rewards(cfg, where)
     ds, info = prepare_rows("grpo", cfg, where)
+    ds, info["reference"] = attach_reference(cfg, ds)  # ref_score as the TRL path fills it (pointwise, stage1)
     rows: list[dict[str, Any]] = [dict(r) for r in ds]
     seed = cfg.seed if seed is None else seed
     val_qids = split_queries([str(r.get("qid", i)) for i, r in enumerate(rows)], val_fraction, seed)
