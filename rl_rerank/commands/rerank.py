@@ -41,6 +41,8 @@ def run(args) -> int:
 
     if args.shards < 1:
         raise UserError(f"--shards must be at least 1, got {args.shards}")
+    if args.ray is not None and args.engine == "auto":  # the driver cannot see the workers' GPUs
+        raise UserError("--ray needs an explicit --engine (vllm on GPU nodes, transformers on CPU)")
     requests = load_requests(args.input, args.corpus, args.queries, args.top_k)
     paradigm = build_paradigm(args)
     settings = strategy_settings(args)
@@ -68,9 +70,10 @@ def run(args) -> int:
 
 
 def _sharded(args, requests, key, cache):
-    from rl_rerank.rerank.options import run_options
+    from rl_rerank.rerank.options import engine_name, run_options
     from rl_rerank.rerank.shards import parse_devices, rerank_sharded, worker_options
 
+    args.engine = engine_name(args)  # resolved once: workers build what the cache key names
     shards = None if args.ray is not None and args.shards == 1 else args.shards  # Ray: one actor per GPU
     devices = None if args.ray is not None else parse_devices(args.shard_devices, shards)
     return rerank_sharded(worker_options(args), requests, run_options(args), key, cache, shards=shards,
