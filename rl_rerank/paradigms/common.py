@@ -177,41 +177,68 @@ def split_tags(text: str, reasoning_required: bool, reason_tag: str = "think") -
     Strict (tags_ok): the completion is exactly an optional reasoning block (required and non-empty when
     reasoning is on) followed by one answer block, with whitespace only around them, and no tag occurs more
     than once. A copied prompt, nested or repeated tags, or prose around the answer fail the strict check.
+
+    Linear time on any input: only str.find/rfind/count and one backward walk over whitespace per <answer>
+    (no regex with lazy groups, which go quadratic on `"<think>" * 4000` or `"<answer>" * 100000`).
     """
     text = text if isinstance(text, str) else str(text)
     open_r, close_r = f"<{reason_tag}>", f"</{reason_tag}>"
     counts = {t: text.count(t) for t in (open_r, close_r, "<answer>", "</answer>")}
-    strict = re.fullmatch(
-        rf"\s*(?:{re.escape(open_r)}(?P<r>.*?){re.escape(close_r)}\s*)?<answer>(?P<a>.*?)</answer>\s*",
-        text, flags=re.DOTALL)
-    reasoning = None
-    note = ""
-    tags_ok = False
+    strict = _strict_blocks(text.strip(), open_r, close_r)
     if strict is not None:
-        reasoning = strict.group("r")
+        reasoning, answer = strict
         single = counts["<answer>"] == 1 and counts["</answer>"] == 1 and counts[open_r] <= 1 and counts[close_r] <= 1
         has_reason = reasoning is not None and reasoning.strip() != ""
+        note = ""
         if not single:
             note = "repeated or nested tags"
         elif reasoning_required and not has_reason:
             note = f"missing <{reason_tag}> reasoning"
-        else:
-            tags_ok = True
-        return TagSplit(tags_ok, reasoning, strict.group("a"), True, note)
+        return TagSplit(note == "", reasoning, answer, True, note)
     # Lenient: last closed answer block, else an unclosed (truncated) one, else text after the reasoning.
-    blocks = re.findall(r"<answer>(.*?)</answer>", text, flags=re.DOTALL)
-    m = re.search(rf"{re.escape(open_r)}(.*?){re.escape(close_r)}", text, flags=re.DOTALL)
-    if m:
-        reasoning = m.group(1)
-    if blocks:
-        return TagSplit(False, reasoning, blocks[-1], True, "text outside the expected tags")
+    reasoning = None
+    start = text.find(open_r)
+    if start != -1:
+        stop = text.find(close_r, start + len(open_r))
+        if stop != -1:
+            reasoning = text[start + len(open_r):stop]
+    last_close = text.rfind("</answer>")
+    if last_close != -1:
+        begin = text.rfind("<answer>", 0, last_close)
+        if begin != -1:  # the innermost block that ends at the last </answer>
+            stop = text.find("</answer>", begin + len("<answer>"))
+            return TagSplit(False, reasoning, text[begin + len("<answer>"):stop], True, "text outside the expected tags")
     if "<answer>" in text:
         return TagSplit(False, reasoning, text.rsplit("<answer>", 1)[1], False, "unclosed <answer> tag")
     if close_r in text:
         return TagSplit(False, reasoning, text.rsplit(close_r, 1)[1], False, "no <answer> tags")
-    if open_r in text:  # reasoning never closed: no answer was given
+    if start != -1:  # reasoning never closed: no answer was given
         return TagSplit(False, reasoning, None, False, f"unclosed <{reason_tag}> tag")
     return TagSplit(False, None, text, False, "no <answer> tags")
+
+
+def _strict_blocks(body: str, open_r: str, close_r: str) -> tuple[str | None, str] | None:
+    r"""(reasoning, answer) when `body` (stripped) is [open_r R close_r ws] <answer> A </answer>, else None.
+
+    As the regex `(open_r(.*?)close_r\s*)?<answer>(.*?)</answer>` with fullmatch would read it: R ends at the
+    first close_r that whitespace and <answer> follow, A runs to the final </answer>.
+    """
+    if not body.endswith("</answer>"):
+        return None
+    end = len(body) - len("</answer>")
+    if body.startswith("<answer>"):
+        return (None, body[len("<answer>"):end]) if end >= len("<answer>") else None
+    if not body.startswith(open_r):
+        return None
+    at = body.find("<answer>", len(open_r))
+    while at != -1 and at + len("<answer>") <= end:
+        j = at
+        while j > 0 and body[j - 1].isspace():  # each <answer> walks back over its own whitespace only
+            j -= 1
+        if j - len(close_r) >= len(open_r) and body.startswith(close_r, j - len(close_r)):
+            return body[len(open_r):j - len(close_r)], body[at + len("<answer>"):end]
+        at = body.find("<answer>", at + 1)
+    return None
 
 
 def wrap_target(answer: str, reasoning_on: bool, reasoning: str | None, reason_tag: str = "think",
@@ -233,21 +260,37 @@ def join_notes(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-_INT = re.compile(r"-?\d+(?:\.\d+)?")
+_INT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only: "٧" or "７" is not a score
 
 
 def to_int(token: str, lo: int, hi: int) -> tuple[int, bool]:
-    """Round a numeric string and clip it to [lo, hi]; returns (value, changed). Safe for huge numbers."""
-    digits = token.lstrip("-").split(".")[0]
+    """Round a numeric string and clip it to [lo, hi]; returns (value, changed). Safe for huge numbers.
+
+    Leading zeros are ignored when sizing the number ("0000000000005" is 5, not a huge value clipped to hi);
+    callers report them as a repair (see leading_zeros).
+    """
+    negative = token.startswith("-")
+    digits = token.lstrip("-").split(".")[0].lstrip("0")
     if len(digits) > 9:  # beyond any score: avoid int() on thousands of digits
-        value = hi if not token.startswith("-") else lo
-        return value, True
+        return (lo if negative else hi), True
     number = float(token)
     value = int(math.floor(number + 0.5)) if number >= 0 else -int(math.floor(-number + 0.5))
     clipped = min(hi, max(lo, value))
     return clipped, (clipped != number)
 
 
+def leading_zeros(token: str) -> bool:
+    """"05", "-007", "00.5": an integer part with a redundant leading zero (a repair, never a clean answer)."""
+    whole = token.lstrip("-").split(".")[0]
+    return len(whole) > 1 and whole.startswith("0")
+
+
 def first_number(text: str) -> str | None:
     match = _INT.search(text)
     return match.group(0) if match else None
+
+
+def label_number(digits: str) -> int:
+    """An ASCII digit string as a document label; 0 (no document) when it has more than 9 significant digits."""
+    significant = digits.lstrip("0")
+    return int(significant) if 0 < len(significant) <= 9 else 0
