@@ -15,7 +15,8 @@ from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import Paradigm, Parsed
 from rl_rerank.paradigms.common import (TokenCounter, fit_prompt, first_number, instruction_text, join_notes,
-                                        leading_zeros, load_template, split_tags, to_int, wrap_target)
+                                        leading_zeros, load_template, special_strings, split_tags, to_int,
+                                        wrap_target)
 
 GENERIC_REASONING = "I compare what the query asks for with what the document says and rate how much it helps."
 SCORE_MODES = ("erank", "expected")
@@ -43,9 +44,12 @@ class Pointwise(Paradigm):
         if len(docs) != 1:
             raise ValueError(f"pointwise prompts hold exactly one document, got {len(docs)}")
 
+        specials = special_strings(tokenizer)
+
         def build(query_text: str, texts: list[str]) -> list[dict[str, str]]:
             return self.template.render({"instruction": instruction_text(query.instruction), "query": query_text,
-                                         "document": texts[0], "max_score": str(self.max_score)}, self.reasoning)
+                                         "document": texts[0], "max_score": str(self.max_score)}, self.reasoning,
+                                        specials)
 
         return fit_prompt(build, query.text, [docs[0].full_text()], TokenCounter(tokenizer),
                           self.max_doc_tokens, self.max_prompt_tokens)
