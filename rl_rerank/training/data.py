@@ -498,6 +498,23 @@ def _group_row(paradigm, q, docs, grades, targets, reasoning, s: BuildSettings, 
     return row
 
 
+def neutralize_rows(ds, tokenizer=None):
+    """Prebuilt rows with every message's text neutralised (paradigms.common.neutralize_specials): rows
+    written by another tool, or by hand, cannot smuggle special tokens into TRL's tokenization either.
+    Rows built here are already neutral (idempotent)."""
+    from rl_rerank.paradigms.common import neutralize_specials, special_strings
+
+    specials = special_strings(tokenizer)
+    columns = [c for c in ("prompt", "completion") if c in ds.column_names]
+
+    def fix(row: dict) -> dict:
+        return {c: [{**m, "content": neutralize_specials(m["content"], specials)}
+                    if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in row[c]]
+                for c in columns if isinstance(row[c], list)}
+
+    return ds.map(fix) if columns else ds
+
+
 def _to_dataset(rows: list[dict]):
     from datasets import Dataset
 
