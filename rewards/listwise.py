@@ -58,7 +58,8 @@ def make_rearank(reasoning: bool = True, k: int = 10, rank_weight: float = 0.8, 
     clipped to [-1, 1] (the ratio explodes when the initial ranking is nearly ideal). When the initial
     ranking is already ideal (or nothing is relevant), r_rank = 1 if the prediction is ideal too, else -1.
     The ranking is read from a repaired permutation when needed; when nothing can be read, r_rank = -1.
-    format_tags = 1 if the tags are right; format_list = 1 if the answer is a clean full permutation.
+    format_tags = 1 if the tags are right; format_list = 1 if the answer is a clean full permutation, scored
+    independently of the tags (`<answer>[2] > [1] > [3]</answer>` without the required <think> still earns it).
     Range: [-rank_weight, rank_weight + tags_weight + list_weight] = [-0.8, 1.0] by default.
     """
     parser = Listwise(reasoning=reasoning)
@@ -81,7 +82,9 @@ def make_rearank(reasoning: bool = True, k: int = 10, rank_weight: float = 0.8, 
                 else:
                     r_rank = 1.0 if pred >= ideal - 1e-9 else -1.0
             tags = 1.0 if parsed.tags_ok else 0.0
-            clean = 1.0 if parsed.status == "ok" else 0.0
+            # REARANK scores the two formats separately: the list term asks only whether the answer text is
+            # a clean full permutation, whatever the tags around it (status "ok" would need both).
+            clean = 1.0 if parsed.answer_clean else 0.0
             out.append(rank_weight * r_rank + tags_weight * tags + list_weight * clean)
         return finite(out, -rank_weight, rank_weight + tags_weight + list_weight)
 

@@ -1,6 +1,7 @@
 """Rewards for pointwise (one document per prompt) rollouts: ERank's pooled listwise reward and the error
-against a teacher score. Rows carry `qid`, `docid`, `label` (> 0 = positive) and optionally `ref_score`
-(reference score of the SFT model) and `teacher_score`.
+against a target score. Rows carry `qid`, `docid`, `label` (> 0 = positive) and optionally `ref_score`
+(reference score of the SFT model), `teacher_score`, `label_score` (the grade on the 0..10 scale of the SFT
+targets) and `max_grade`.
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
+from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.pointwise import Pointwise
 from rl_rerank.rewards.common import as_float, as_int, column, completion_text, finite
+from rl_rerank.rewards.grades import grade_to_score
 
 RewardFn = Callable[..., list[float]]
 
@@ -90,27 +93,40 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
 
 def make_pointwise_error(max_score: int = 10, reasoning: bool = True, format_penalty: float = -1.0,
                          accept_repaired: bool = False) -> RewardFn:
-    """1 - |s - t| / max_score for a well-formed score s against the teacher score t.
+    """1 - |s - t| / max_score for a well-formed score s against a target t on the 0..max_score scale.
 
-    t = `teacher_score`, else `ref_score`, else `label`, clipped to 0..max_score. Unformatted completions get
-    `format_penalty` (-1.0). Range: [min(format_penalty, 0), 1] = [-1, 1] by default.
+    t = `teacher_score`, else `ref_score`, else the judged grade on the SFT targets' scale: `label_score`
+    (what the GRPO builder writes), else `label` mapped by rewards.grades.grade_to_score with the row's
+    `max_grade` (binary 1 -> 10; 0-3 grades 1 -> 3, 2 -> 7, 3 -> 10). A raw `label` without `max_grade` is a
+    ConfigError: its scale is unknown, and comparing a 0-1 grade with a 0-10 answer rewards the wrong score.
+    t is clipped to 0..max_score. Unformatted completions get `format_penalty` (-1.0).
+    Range: [min(format_penalty, 0), 1] = [-1, 1] by default.
     """
     parser = Pointwise(reasoning=reasoning, max_score=max_score)
     lo = min(format_penalty, 0.0)
+    sources = ("teacher_score", "ref_score", "label_score", "label")
 
     def pointwise_error(completions: list[Any], **columns: Any) -> list[float]:
         n = len(completions)
-        if all(columns.get(name) is None for name in ("teacher_score", "ref_score", "label")):
+        if all(columns.get(name) is None for name in sources):
             column(columns, "teacher_score", n, "pointwise_error")  # raises: nothing to compare against
         teacher = [as_float(v) for v in column(columns, "teacher_score", n, "pointwise_error", required=False)]
         ref = [as_float(v) for v in column(columns, "ref_score", n, "pointwise_error", required=False)]
+        mapped = [as_float(v) for v in column(columns, "label_score", n, "pointwise_error", required=False)]
         label = [as_float(v) for v in column(columns, "label", n, "pointwise_error", required=False)]
+        top = [as_float(v) for v in column(columns, "max_grade", n, "pointwise_error", required=False)]
         out = []
-        for c, t, r, g in zip(completions, teacher, ref, label):
+        for c, t, r, m, g, mg in zip(completions, teacher, ref, mapped, label, top):
+            target = next((x for x in (t, r, m) if x is not None), None)
+            if target is None and g is not None:
+                if mg is None:
+                    raise ConfigError("reward 'pointwise_error': a row has only a raw `label`; give `label_score` "
+                                      "(the grade on the 0..max_score scale) or `max_grade` (the highest grade of "
+                                      "the qrels) beside it")
+                target = float(grade_to_score(int(g), int(mg), max_score=max_score))
+            target = min(float(max_score), max(0.0, target or 0.0))
             parsed = parser.parse(completion_text(c), 1)
             good = parsed.tags_ok and (parsed.status == "ok" or (accept_repaired and parsed.usable))
-            target = next((x for x in (t, r, g) if x is not None), 0.0)
-            target = min(float(max_score), max(0.0, target))
             out.append(1.0 - abs(parsed.value - target) / max_score if good else format_penalty)
         return finite(out, lo, 1.0)
 

@@ -15,10 +15,20 @@ from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messa
 
 
 class OpenAIEngine(Engine):
+    """`tokenizer` (hub id or folder of the served model's tokenizer, optional): prompts are then fitted with
+    exact token counts and the model's own special tokens are neutralised in documents (see
+    paradigms.common.neutralize_specials); without it, chat-marker shapes (<|...|>, [INST], <s>, ...) are."""
+
     def __init__(self, model: str, adapter: str | None = None, base_url: str | None = None,
-                 api_key: str | None = None, top_k: int = 20, concurrency: int = 16, timeout: float = 600.0):
+                 api_key: str | None = None, top_k: int = 20, concurrency: int = 16, timeout: float = 600.0,
+                 tokenizer: str | None = None):
         super().__init__()
         from openai import OpenAI
+
+        if tokenizer:
+            from rl_rerank.models import load_tokenizer
+
+            self.tokenizer = load_tokenizer(tokenizer)
 
         # With vLLM, a LoRA module is addressed by its served name instead of the base model's.
         self.model = adapter or model

@@ -54,7 +54,7 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(tok_src)
-    recipe = (adapter / "config.yaml").read_text() if (adapter / "config.yaml").is_file() else None
+    recipe = redact_recipe((adapter / "config.yaml").read_text()) if (adapter / "config.yaml").is_file() else None
     run_card = json.loads((adapter / "run_card.json").read_text()) if (adapter / "run_card.json").is_file() else None
     results = json.loads(Path(report).read_text()) if report else None
 
@@ -75,6 +75,29 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
         written["merged"] = str(out / "merged")
     _publish(tmp, out)
     return written
+
+
+def redact_recipe(text: str) -> str:
+    """config.yaml with secrets redacted (older training folders wrote trl.hub_token in clear): what goes into
+    the exported recipe.yaml and the model card. Unreadable YAML is redacted line by line."""
+    import re
+
+    import yaml
+
+    from rl_rerank.training.config import REDACTED, is_secret_key, read_yaml, redact_secrets
+
+    try:
+        tree = read_yaml(text)
+    except yaml.YAMLError:
+        tree = None
+    if isinstance(tree, dict):
+        return yaml.safe_dump(redact_secrets(tree), sort_keys=False)
+    line = re.compile(r"^(\s*-?\s*)([^\s:#{}\[\],]+)(\s*:\s*)(\S.*)$")
+    out = []
+    for row in text.splitlines():
+        m = line.match(row)
+        out.append(f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}" if m and is_secret_key(m.group(2)) else row)
+    return "\n".join(out) + "\n"
 
 
 def _eval_table(results: dict) -> str:
@@ -112,6 +135,9 @@ def model_card(base: str | None, adapter: Path, recipe: str | None, run_card: di
     parts += (["```yaml", recipe.rstrip(), "```", ""] if recipe else ["Not recorded with the adapter.", ""])
     parts += ["## Training data", ""]
     if run_card:
+        from rl_rerank.training.config import redact_secrets
+
+        run_card = redact_secrets(run_card)
         data = {k: v for k, v in run_card.items() if "data" in k or k in ("stage", "paradigm", "examples", "steps")}
         parts += ["```json", json.dumps(data or run_card, indent=2, default=str)[:4000], "```", ""]
     else:

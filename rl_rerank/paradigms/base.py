@@ -27,6 +27,8 @@ class Parsed:
     "failed" nothing usable (value is None).
     tags_ok: the required tag structure (<think>/<reason> when reasoning is on, <answer>) was present;
     rewards use it to tell "format wrong" from "answer malformed".
+    answer_clean: the answer text itself was read as asked, no repair, whatever the tags around it
+    (status is "ok" exactly when tags_ok and answer_clean); REARANK scores the two formats separately.
     """
 
     status: ParseStatus
@@ -34,6 +36,7 @@ class Parsed:
     reasoning: str | None = None
     tags_ok: bool = False
     note: str = ""
+    answer_clean: bool = False
 
     @property
     def usable(self) -> bool:

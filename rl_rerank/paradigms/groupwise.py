@@ -2,7 +2,9 @@
 
 The answer `{"[1]": 7, "[2]": 0, ...}` comes inside <answer>, after <reason> when reasoning is on. Model JSON
 is often sloppy, so the parser repairs code fences, trailing commas, single quotes, unquoted keys, missing
-ids (scored 0), and non-integer or out-of-range values (rounded and clipped), naming each repair in the note.
+ids (scored 0), duplicate ids (the first value stands), and non-integer or out-of-range values (rounded and
+clipped), naming each repair in the note. Our own small repairs, not a general JSON fixer (json_repair):
+each is named and counted, and all of them run in linear time on any input.
 """
 
 from __future__ import annotations
@@ -14,29 +16,42 @@ from typing import Any, Sequence
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import Parsed
-from rl_rerank.paradigms.common import join_notes, split_tags, to_int, wrap_target
+from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, to_int, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
 GENERIC_REASONING = "I compare the documents with the query and with each other, then score each one."
-_KEY = re.compile(r"^\s*\[?\s*(\d{1,9})\s*\]?\s*$")
-_PAIR = re.compile(r"""["']?\[?\s*(\d{1,9})\s*\]?["']?\s*:\s*["']?(-?\d+(?:\.\d+)?)""")
+# ASCII digits only throughout: "٣" or "３" is neither a label nor a score.
+_KEY = re.compile(r"\[?\s*([0-9]+)\s*\]?")  # fullmatch on a stripped JSON key: "[3]", "3", "[ 3 ]"
+_CLEAN_KEY = re.compile(r"\[[1-9][0-9]*\]")
+# key: value pairs in text that is not JSON. Starts at a digit (no optional prefix, so a long run of spaces
+# is not rescanned from every position) and never puts two whitespace runs side by side: linear time.
+_PAIR = re.compile(r"""(?<![0-9])([0-9]+)\s*(?:\]\s*)?(?:["']\s*)?:\s*["']?(-?[0-9]+(?:\.[0-9]+)?)""")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_FENCE = "```"
+
+
+class _Pairs(list):
+    """A JSON object read as its (key, value) pairs in order, so duplicate keys are seen, not merged."""
 
 
 def _json_candidates(content: str) -> list[tuple[str, str]]:
     """Increasingly repaired versions of the answer text, each with the repair it needed."""
     text = content.strip()
     out = [(text, "")]
-    fence = re.search(r"```(?:json)?\s*(.*?)```", text, flags=re.DOTALL)
-    if fence:
-        text = fence.group(1).strip()
-        out.append((text, "code fence removed"))
+    fence = text.find(_FENCE)
+    if fence != -1:
+        close = text.find(_FENCE, fence + len(_FENCE))
+        if close != -1:
+            inner = text[fence + len(_FENCE):close]
+            text = (inner[len("json"):] if inner.startswith("json") else inner).strip()
+            out.append((text, "code fence removed"))
     start, end = text.find("{"), text.rfind("}")
     if start != -1 and end > start and (start, end) != (0, len(text) - 1):
         text = text[start:end + 1]
         out.append((text, "text around the JSON object"))
     fixed = re.sub(r",\s*([}\]])", r"\1", text)
     fixed = fixed.replace("'", '"')
-    fixed = re.sub(r'([{,]\s*)(\[\s*\d+\s*\]|\d+)(\s*:)', r'\1"\2"\3', fixed)
+    fixed = re.sub(r'([{,]\s*)(\[\s*[0-9]+\s*\]|[0-9]+)(\s*:)', r'\1"\2"\3', fixed)
     if fixed != text:
         out.append((fixed, "JSON syntax repaired"))
     return out
@@ -71,11 +86,16 @@ class Groupwise(MultiDocParadigm):
                           note=join_notes(split.note, "no JSON scores"))
         scores: list[int | None] = [None] * num_docs
         notes = [how] if how else []
-        unknown = changed = 0
+        unknown = changed = duplicate = 0
+        seen: set[int] = set()
         for key, raw in pairs:
             if not 1 <= key <= num_docs:
                 unknown += 1
                 continue
+            if key in seen:  # a repeated id: the first value stands (json.loads would keep the last)
+                duplicate += 1
+                continue
+            seen.add(key)
             value, was_changed = self._value(raw)
             if value is None:
                 changed += 1
@@ -86,6 +106,8 @@ class Groupwise(MultiDocParadigm):
         if missing == num_docs:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
                           note=join_notes(split.note, how, "no score for any document"))
+        if duplicate:
+            notes.append(f"kept the first of {duplicate} duplicate id(s)")
         if unknown:
             notes.append(f"ignored {unknown} unknown id(s)")
         if changed:
@@ -93,25 +115,31 @@ class Groupwise(MultiDocParadigm):
         if missing:
             notes.append(f"scored {missing} missing id(s) 0")
         value = [0 if s is None else s for s in scores]
-        status = "ok" if split.tags_ok and not notes else "repaired"
-        return Parsed(status, value, split.reasoning, split.tags_ok, join_notes(split.note, *notes))
+        clean = not notes
+        status = "ok" if split.tags_ok and clean else "repaired"
+        return Parsed(status, value, split.reasoning, split.tags_ok, join_notes(split.note, *notes),
+                      answer_clean=clean)
 
     def _read_pairs(self, content: str) -> tuple[list[tuple[int, Any]] | None, str]:
+        """(label, raw value) pairs in answer order, duplicates kept, and the repair that was needed."""
         for text, how in _json_candidates(content):
             try:
-                obj = json.loads(text)
+                obj = json.loads(text, object_pairs_hook=_Pairs)
             except (ValueError, RecursionError):
                 continue
-            if isinstance(obj, dict):
+            if isinstance(obj, _Pairs):
                 pairs = []
-                for k, v in obj.items():
-                    m = _KEY.match(str(k))
+                odd: set[str] = set()
+                for k, v in obj:
+                    m = _KEY.fullmatch(k.strip())
                     if m:
-                        pairs.append((int(m.group(1)), v))
+                        pairs.append((label_number(m.group(1)), v))
+                        if not _CLEAN_KEY.fullmatch(k):  # "1", "[01]", " [1] ": read, but a repair
+                            odd.add("keys without brackets" if "[" not in k else "keys not in the form [n]")
                 if pairs:
-                    odd_keys = any(not re.fullmatch(r"\[\d+\]", str(k)) for k in obj)
-                    return pairs, join_notes(how, "keys without brackets" if odd_keys else "")
-        found = [(int(k), int(v) if re.fullmatch(r"-?\d{1,9}", v) else v) for k, v in _PAIR.findall(content)]
+                    return pairs, join_notes(how, *sorted(odd))
+        found = [(label_number(k), int(v) if re.fullmatch(r"-?[0-9]{1,9}", v) and not leading_zeros(v) else v)
+                 for k, v in _PAIR.findall(content)]
         return (found, "scores read with a pattern, not as JSON") if found else (None, "")
 
     def _value(self, raw: Any) -> tuple[int | None, bool]:
@@ -126,7 +154,7 @@ class Groupwise(MultiDocParadigm):
                 return None, True
             clipped = min(float(self.max_score), max(0.0, raw))
             return int(math.floor(clipped + 0.5)), True
-        if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*", raw):
+        if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
             return to_int(raw.strip(), 0, self.max_score)[0], True
         return None, True
 

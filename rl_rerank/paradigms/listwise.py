@@ -10,13 +10,14 @@ import re
 from typing import Sequence
 
 from rl_rerank.paradigms.base import Parsed
-from rl_rerank.paradigms.common import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
 GENERIC_REASONING = "I compare each document with the query and order them from most to least relevant."
-_STRICT = re.compile(r"\s*\[\d{1,6}\](?:\s*>\s*\[\d{1,6}\])*\s*")
-_BRACKETED = re.compile(r"\[\s*(\d{1,9})\s*\]")
-_BARE = re.compile(r"(?<![\d.])(\d{1,9})(?![\d.])")
+# ASCII digits only ("[٣]" or "[３]" is no label); labels with leading zeros are not strict.
+_STRICT = re.compile(r"\s*\[[1-9][0-9]{0,5}\](?:\s*>\s*\[[1-9][0-9]{0,5}\])*\s*")
+_BRACKETED = re.compile(r"\[\s*([0-9]+)\s*\]")
+_BARE = re.compile(r"(?<![0-9.])([0-9]+)(?![0-9.])")
 
 
 def ranking_from_labels(labels: Sequence[int]) -> list[int]:
@@ -62,20 +63,22 @@ class Listwise(MultiDocParadigm):
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok and split.answer is not None,
                           note=join_notes(split.note, "no ranking"))
         content = split.answer
-        found = [int(x) for x in _BRACKETED.findall(content)]
+        tokens = _BRACKETED.findall(content)
         how = ""
-        if not found:
-            found = [int(x) for x in _BARE.findall(content)]
-            how = "labels without brackets" if found else ""
-        if not found:
+        if not tokens:
+            tokens = _BARE.findall(content)
+            how = "labels without brackets" if tokens else ""
+        if not tokens:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
                           note=join_notes(split.note, "no ranking"))
-        perm, repair = repair_permutation([i - 1 for i in found], num_docs)
-        strict = bool(_STRICT.fullmatch(content)) and not repair and not how
-        status = "ok" if strict and split.tags_ok else "repaired"
-        if not strict and not repair and not how:
+        zeros = "labels with leading zeros" if any(leading_zeros(t) for t in tokens) else ""
+        perm, repair = repair_permutation([label_number(t) - 1 for t in tokens], num_docs)
+        clean = bool(_STRICT.fullmatch(content)) and not repair and not how and not zeros
+        status = "ok" if clean and split.tags_ok else "repaired"
+        if not clean and not repair and not how and not zeros:
             how = "text around the ranking"
-        return Parsed(status, perm, split.reasoning, split.tags_ok, join_notes(split.note, how, repair))
+        return Parsed(status, perm, split.reasoning, split.tags_ok, join_notes(split.note, how, zeros, repair),
+                      answer_clean=clean)
 
     def doc_scores(self, parsed: Parsed, num_docs: int) -> list[float] | None:
         """Score n - position, so the first-ranked document scores highest."""

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.paradigms.base import Paradigm
-from rl_rerank.paradigms.common import TokenCounter, fit_prompt, instruction_text, load_template
+from rl_rerank.paradigms.common import TokenCounter, fit_prompt, instruction_text, load_template, special_strings
 
 
 def doc_block(texts: Sequence[str]) -> str:
@@ -30,11 +30,12 @@ class MultiDocParadigm(Paradigm):
         if not docs:
             raise ValueError(f"{self.name} prompts need at least one document")
         extra = self.template_values()
+        specials = special_strings(tokenizer)
 
         def build(query_text: str, texts: list[str]) -> list[dict[str, str]]:
             values = {"instruction": instruction_text(query.instruction), "query": query_text,
                       "documents": doc_block(texts), "num": str(len(texts)), **extra}
-            return self.template.render(values, self.reasoning)
+            return self.template.render(values, self.reasoning, specials)
 
         return fit_prompt(build, query.text, [d.full_text() for d in docs], TokenCounter(tokenizer),
                           self.max_doc_tokens, self.max_prompt_tokens)

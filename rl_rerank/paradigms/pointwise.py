@@ -15,10 +15,12 @@ from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import Paradigm, Parsed
 from rl_rerank.paradigms.common import (TokenCounter, fit_prompt, first_number, instruction_text, join_notes,
-                                        load_template, split_tags, to_int, wrap_target)
+                                        leading_zeros, load_template, special_strings, split_tags, to_int,
+                                        wrap_target)
 
 GENERIC_REASONING = "I compare what the query asks for with what the document says and rate how much it helps."
 SCORE_MODES = ("erank", "expected")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only (str.isdigit and \d accept "٧" and "７")
 
 
 class Pointwise(Paradigm):
@@ -42,9 +44,12 @@ class Pointwise(Paradigm):
         if len(docs) != 1:
             raise ValueError(f"pointwise prompts hold exactly one document, got {len(docs)}")
 
+        specials = special_strings(tokenizer)
+
         def build(query_text: str, texts: list[str]) -> list[dict[str, str]]:
             return self.template.render({"instruction": instruction_text(query.instruction), "query": query_text,
-                                         "document": texts[0], "max_score": str(self.max_score)}, self.reasoning)
+                                         "document": texts[0], "max_score": str(self.max_score)}, self.reasoning,
+                                        specials)
 
         return fit_prompt(build, query.text, [docs[0].full_text()], TokenCounter(tokenizer),
                           self.max_doc_tokens, self.max_prompt_tokens)
@@ -63,20 +68,23 @@ class Pointwise(Paradigm):
         if split.answer is None:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=False, note=join_notes(split.note, "no score"))
         content = split.answer.strip()
-        if re.fullmatch(r"\d{1,9}", content):
+        if _DIGITS.fullmatch(content):
             value, changed = to_int(content, 0, self.max_score)
-            if not changed:
+            notes = ["score out of range, clipped"] if changed else []
+            if leading_zeros(content):
+                notes.append("leading zeros")
+            if not notes:
                 status = "ok" if split.tags_ok else "repaired"
-                return Parsed(status, value, split.reasoning, split.tags_ok, split.note)
-            return Parsed("repaired", value, split.reasoning, split.tags_ok,
-                          join_notes(split.note, "score out of range, clipped"))
+                return Parsed(status, value, split.reasoning, split.tags_ok, split.note, answer_clean=True)
+            return Parsed("repaired", value, split.reasoning, split.tags_ok, join_notes(split.note, *notes))
         token = first_number(content if split.answer_tagged else content[:200])
         if token is None:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
                           note=join_notes(split.note, "no score"))
         value, changed = to_int(token, 0, self.max_score)
         note = "score read from surrounding text" + (", clipped/rounded" if changed else "")
-        return Parsed("repaired", value, split.reasoning, split.tags_ok, join_notes(split.note, note))
+        return Parsed("repaired", value, split.reasoning, split.tags_ok,
+                      join_notes(split.note, note, "leading zeros" if leading_zeros(token) else ""))
 
     def doc_scores(self, parsed: Parsed, num_docs: int = 1) -> list[float] | None:
         if not parsed.usable:
@@ -92,22 +100,26 @@ class Pointwise(Paradigm):
     def score_labels(self) -> list[str]:
         return [str(k) for k in range(self.max_score + 1)]
 
+    def read_probs(self, probs: Mapping[int, float]) -> Parsed:
+        """score_from_probs as a counted parse: "failed" (value None) when no score label has any probability.
+
+        All-zero (or all non-finite) label probabilities mean the model put its mass elsewhere (e.g. a
+        different answer format): a degenerate read that callers count as a fallback, never an "ok" 0.0.
+        """
+        if not _has_mass(probs, self.max_score):
+            return Parsed("failed", note="no probability on any score label")
+        return Parsed("ok", self.score_from_probs(probs), tags_ok=True, answer_clean=True)
+
     def score_from_probs(self, probs: Mapping[int, float]) -> float:
         """Ranking score from the probabilities of the whole score labels.
 
         "erank": s* x P(s*), s* the most probable score, P the raw (not renormalised) label probability, as
         ERank ranks by s x P(s); ties between scores go to the higher score.
         "expected": sum_k k P(k) with P renormalised over 0..max_score.
-        Keys outside 0..max_score and negative or non-finite probabilities are ignored; no mass gives 0.0.
+        Keys outside 0..max_score and negative or non-finite probabilities are ignored; no mass gives 0.0
+        (read_probs reports that case as a failed parse).
         """
-        clean = {}
-        for k, p in dict(probs).items():
-            try:
-                k, p = int(k), float(p)
-            except (TypeError, ValueError):
-                continue
-            if 0 <= k <= self.max_score and math.isfinite(p) and p > 0:
-                clean[k] = p
+        clean = _clean_probs(probs, self.max_score)
         if not clean:
             return 0.0
         if self.score_mode == "expected":
@@ -127,3 +139,20 @@ class Pointwise(Paradigm):
         if not math.isfinite(p):
             return score
         return score * min(1.0, max(0.0, p))
+
+
+def _clean_probs(probs: Mapping[int, float], max_score: int) -> dict[int, float]:
+    """{score: probability} for scores 0..max_score with a finite positive probability."""
+    clean = {}
+    for k, p in dict(probs).items():
+        try:
+            k, p = int(k), float(p)
+        except (TypeError, ValueError):
+            continue
+        if 0 <= k <= max_score and math.isfinite(p) and p > 0:
+            clean[k] = p
+    return clean
+
+
+def _has_mass(probs: Mapping[int, float], max_score: int) -> bool:
+    return bool(_clean_probs(probs, max_score))

@@ -6,13 +6,14 @@ import re
 from typing import Sequence
 
 from rl_rerank.paradigms.base import Parsed
-from rl_rerank.paradigms.common import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
 GENERIC_REASONING = "I check which document answers the query most directly and completely."
-_STRICT = re.compile(r"\s*\[(\d{1,6})\]\s*")
-_BRACKETED = re.compile(r"\[\s*(\d{1,9})\s*\]")
-_BARE = re.compile(r"(?<![\d.])(\d{1,9})(?![\d.])")
+# ASCII digits only ("[٣]" or "[３]" is no label); a label with leading zeros is not strict.
+_STRICT = re.compile(r"\s*\[([1-9][0-9]{0,5})\]\s*")
+_BRACKETED = re.compile(r"\[\s*([0-9]+)\s*\]")
+_BARE = re.compile(r"(?<![0-9.])([0-9]+)(?![0-9.])")
 
 
 def best_index(labels: Sequence[int]) -> int:
@@ -36,9 +37,10 @@ class Setwise(MultiDocParadigm):
         strict = _STRICT.fullmatch(content)
         if strict and 1 <= int(strict.group(1)) <= num_docs:
             status = "ok" if split.tags_ok else "repaired"
-            return Parsed(status, int(strict.group(1)) - 1, split.reasoning, split.tags_ok, split.note)
+            return Parsed(status, int(strict.group(1)) - 1, split.reasoning, split.tags_ok, split.note,
+                          answer_clean=True)
         found = _BRACKETED.findall(content) or _BARE.findall(content if split.answer_tagged else content[-200:])
-        labels = {int(x) for x in found}
+        labels = {label_number(x) for x in found}
         valid = {k for k in labels if 1 <= k <= num_docs}
         if len(labels) > 1:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
@@ -46,8 +48,9 @@ class Setwise(MultiDocParadigm):
         if not valid:
             return Parsed("failed", reasoning=split.reasoning, tags_ok=split.tags_ok,
                           note=join_notes(split.note, "no valid label"))
-        return Parsed("repaired", valid.pop() - 1, split.reasoning, split.tags_ok,
-                      join_notes(split.note, "label read from surrounding text"))
+        zeros = "label with leading zeros" if any(leading_zeros(x) for x in found) else ""
+        how = "" if zeros and _BRACKETED.fullmatch(content.strip()) else "label read from surrounding text"
+        return Parsed("repaired", valid.pop() - 1, split.reasoning, split.tags_ok, join_notes(split.note, zeros, how))
 
     def doc_scores(self, parsed: Parsed, num_docs: int) -> list[float] | None:
         """1.0 for the chosen document, 0.0 for the others."""

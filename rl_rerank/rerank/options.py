@@ -26,6 +26,9 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: float32 on CPU)")
     g.add_argument("--batch-size", type=int, default=8, help="transformers engine batch size")
     g.add_argument("--base-url", default=None, help="openai engine: server URL (default $OPENAI_BASE_URL)")
+    g.add_argument("--tokenizer", default=None, help="openai engine: the served model's tokenizer (hub id or "
+                                                     "folder): exact prompt budgets, its special tokens kept out of "
+                                                     "documents")
     g.add_argument("--max-model-len", type=int, default=4096, help="vllm engine: context length")
     g = parser.add_argument_group("paradigm and strategy")
     g.add_argument("--paradigm", choices=("pointwise", "listwise", "setwise", "groupwise"), default="pointwise")
@@ -75,7 +78,7 @@ def build_engine(args):
     elif name == "vllm":
         kwargs.update(dtype=args.dtype, max_model_len=args.max_model_len, seed=args.seed)
     else:
-        kwargs.update(base_url=args.base_url)
+        kwargs.update(base_url=args.base_url, tokenizer=getattr(args, "tokenizer", None))
     return make_engine(name, args.model, args.adapter, **kwargs)
 
 

@@ -110,8 +110,12 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     if not paradigm.reasoning:
         probs = engine.label_probs(prompts, paradigm.answer_prefix(), labels)
         for (ri, c), p in zip(pairs, probs):
-            stats.parse.ok += 1
-            raw[ri][c.docid] = float(paradigm.score_from_probs({int(k): v for k, v in p.items()}))
+            read = stats.parse.add(paradigm.read_probs({int(k): v for k, v in p.items()}))
+            if not read.usable:  # no mass on any score label: neutral score, counted
+                stats.fallbacks += 1
+                raw[ri][c.docid] = None
+                continue
+            raw[ri][c.docid] = float(read.value)
     else:
         gens = _gen(engine, prompts, paradigm, settings, 1)
         parsed = [stats.parse.add(paradigm.parse(g.text, 1)) for g in gens]

@@ -88,11 +88,15 @@ def load_rows(stage: str, cfg: StageBase):
     """The training rows as a datasets.Dataset: a prebuilt file, or built by rl_rerank.training.data."""
     from rl_rerank.training import data as builders
 
+    from rl_rerank.models import load_tokenizer
+
     if cfg.data.path is not None:
         if builders.is_built_jsonl(cfg.data.path):
-            return builders.read_built(cfg.data.path)  # validates every row, DataError with file:line
-        return _read_rows(cfg.data.path)
-    from rl_rerank.models import load_tokenizer
+            rows = builders.read_built(cfg.data.path)  # validates every row, DataError with file:line
+        else:
+            rows = _read_rows(cfg.data.path)
+        # rows built elsewhere: their text must not tokenize as special tokens either
+        return builders.neutralize_rows(rows, load_tokenizer(resolve_base_model(cfg.model)))
     from rl_rerank.paradigms import get_paradigm
 
     paradigm = get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)

@@ -298,5 +298,33 @@ def to_dict(cfg: StageBase) -> dict:
     return dataclasses.asdict(cfg)
 
 
+SECRET_SEGMENTS = {"token", "secret", "secrets", "password", "passwd", "credential", "credentials"}
+SECRET_PARTS = ("api_key", "apikey", "private_key")
+# keys named like a token that hold none: special-token strings and ids, token counts
+NOT_SECRET = {"pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"}
+REDACTED = "<redacted>"
+
+
+def is_secret_key(key: object) -> bool:
+    """Keys whose values are never written to disk: hub_token, hf_token, access_token, *_secret, password,
+    api_key, ... A "token" key counts as a whole word (max_doc_tokens, eos_token, pad_token_id do not)."""
+    name = str(key).lower().replace("-", "_")
+    if name in NOT_SECRET or name.endswith(("_id", "_ids")):
+        return False
+    return bool(SECRET_SEGMENTS.intersection(name.split("_"))) or any(part in name for part in SECRET_PARTS)
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of a config tree with every secret-named key's value (when set) replaced by "<redacted>"."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if is_secret_key(k) and v not in (None, "", False) else redact_secrets(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def dump_yaml(cfg: StageBase) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    """The recipe as run, for config.yaml: secrets (trl.hub_token, any *token/secret/password/api_key key)
+    redacted, so an output folder or an exported recipe never carries them."""
+    return yaml.safe_dump(redact_secrets(to_dict(cfg)), sort_keys=False)

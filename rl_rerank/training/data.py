@@ -15,13 +15,14 @@ Label rules (documented here because rewards and targets depend on them):
 - Listwise targets: documents by descending grade, ties kept in prompt (first-stage) order; a teacher
   permutation replaces this when the source has one, with its reasoning.
 - GRPO reward columns carry raw grades (max(g, 0)), not mapped scores: rewards compute NDCG from grades.
+  Pointwise GRPO rows also carry `label_score`, the grade mapped as for SFT targets (pointwise_error's target).
+  The mapping lives in rl_rerank.rewards.grades so the rewards use the very same rule.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, Iterable, Sequence
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import ConfigError, DataError, UserError
+from rl_rerank.rewards.grades import grade_to_score
 from rl_rerank.training.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
 
 log = logging.getLogger(__name__)
@@ -145,18 +147,6 @@ class BuildResult:
 
 
 # ------------------------------------------------------------------------------------------ label rules
-
-
-def grade_to_score(grade: int | None, max_grade: int, grade_map: dict[int, int] | None = None,
-                   max_score: int = 10) -> int:
-    """Judged grade -> 0..max_score target (module docstring gives the rule)."""
-    if grade is None or grade <= 0:
-        return int(grade_map.get(0, 0)) if grade_map and grade is not None else 0
-    if grade_map is not None:
-        if grade not in grade_map:
-            raise ConfigError(f"grade_map has no entry for grade {grade}; it maps {sorted(grade_map)}")
-        return max(0, min(max_score, int(grade_map[grade])))
-    return max(0, min(max_score, math.floor(max_score * grade / max(1, max_grade) + 0.5)))
 
 
 def listwise_order(grades: Sequence[int]) -> list[int]:
@@ -467,6 +457,8 @@ def _rows_for_query(sampler: _QuerySampler, paradigm, s: BuildSettings, tokenize
             else:
                 row["teacher_score"] = float(teacher.score) if teacher is not None else None
                 row["ref_score"] = ref_scores.get((q.qid, d.docid)) if ref_scores else None
+                # the grade on the SFT targets' 0..10 scale, for rewards that compare a score with it
+                row["label_score"] = grade_to_score(pool.labels.get(d.docid), pools.max_grade, s.grade_map)
                 row["docs_per_query"] = len(docs)
             rows.append(row)
         return rows
@@ -504,6 +496,23 @@ def _group_row(paradigm, q, docs, grades, targets, reasoning, s: BuildSettings, 
         row["completion"] = [{"role": "assistant", "content": paradigm.target(list(targets), reasoning)}]
         row["targets"] = list(targets)
     return row
+
+
+def neutralize_rows(ds, tokenizer=None):
+    """Prebuilt rows with every message's text neutralised (paradigms.common.neutralize_specials): rows
+    written by another tool, or by hand, cannot smuggle special tokens into TRL's tokenization either.
+    Rows built here are already neutral (idempotent)."""
+    from rl_rerank.paradigms.common import neutralize_specials, special_strings
+
+    specials = special_strings(tokenizer)
+    columns = [c for c in ("prompt", "completion") if c in ds.column_names]
+
+    def fix(row: dict) -> dict:
+        return {c: [{**m, "content": neutralize_specials(m["content"], specials)}
+                    if isinstance(m, dict) and isinstance(m.get("content"), str) else m for m in row[c]]
+                for c in columns if isinstance(row[c], list)}
+
+    return ds.map(fix) if columns else ds
 
 
 def _to_dataset(rows: list[dict]):

@@ -170,15 +170,27 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
 def _without_vllm_weight_sync():
     """TRL's server-mode weight transfer is vLLM's NCCL engine and refuses non-CUDA devices; with
     vllm_sync_weights: false we skip joining it, so a CPU run can still take rollouts from `trl vllm-serve`
-    (the server then samples from its initial weights: off-policy, TRL's importance-sampling correction applies)."""
+    (the server then samples from its initial weights: off-policy, TRL's importance-sampling correction applies).
+
+    Such a server needs none of vLLM's dev-mode endpoints, so launch/vllm_cpu_serve.py leaves dev mode off;
+    TRL then cannot read the server's logprobs mode from /server_info (dev only) for a warning, and we answer
+    with the mode the shim starts vLLM with (processed_logprobs) instead of failing."""
     from trl.generation.vllm_client import VLLMClient
 
-    original = VLLMClient.init_communicator
+    original = VLLMClient.init_communicator, VLLMClient.get_server_info
+
+    def server_info(self):
+        try:
+            return original[1](self)
+        except RuntimeError:  # 404: dev mode off
+            return {"model_config": {"logprobs_mode": "processed_logprobs"}, "weight_transfer_config": None}
+
     VLLMClient.init_communicator = lambda self, device=0: None
+    VLLMClient.get_server_info = server_info
     try:
         yield
     finally:
-        VLLMClient.init_communicator = original
+        VLLMClient.init_communicator, VLLMClient.get_server_info = original
 
 
 def reward_summary(log_history: list[dict], names: list[str]) -> dict:

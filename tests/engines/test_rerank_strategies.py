@@ -96,3 +96,15 @@ def test_unparseable_output_keeps_input_order_and_is_counted(name, garbage, dl20
                 "setwise": 2 * (6 + 6)}[name]
     assert stats["fallbacks"] == expected
     assert stats["parse"]["failed"] == expected
+
+
+def test_pointwise_without_label_probability_is_a_counted_fallback(garbage, dl20_requests):
+    """An engine whose next tokens are never a score label (all-zero label probabilities): a degenerate read,
+    counted as failed + fallback, and the documents keep their input order, not an "ok" score of 0."""
+    requests = dl20_requests[:2]
+    paradigm = get_paradigm("pointwise", reasoning=False)
+    run, stats = rerank_requests(garbage(), paradigm, requests, StrategySettings(), RunOptions(top_k=5, progress=False))
+    for r in requests:
+        assert ranked_docids(run[r.query.qid])[:5] == [c.docid for c in r.candidates[:5]]
+    assert stats["parse"]["ok"] == 0 and stats["parse"]["failed"] == 10 and stats["fallbacks"] == 10
+    assert stats["parse"]["notes"] == {"no probability on any score label": 10}

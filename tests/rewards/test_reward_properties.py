@@ -41,6 +41,7 @@ def _columns(name: str, n: int, data) -> dict:
         "qid": data.draw(st.lists(st.sampled_from(["q1", "q2", "q3"]), min_size=n, max_size=n)),
         "docid": [f"d{i}" for i in range(n)],
         "label": data.draw(st.lists(st.integers(-1, 3), min_size=n, max_size=n)),
+        "max_grade": [3] * n,
         "ref_score": data.draw(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
                                         min_size=n, max_size=n)),
         "teacher_score": data.draw(st.lists(st.one_of(st.none(), st.floats(-1e12, 1e12)), min_size=n, max_size=n)),

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from rl_rerank.errors import ConfigError
 from rl_rerank.rewards import REWARDS, get_reward, make_erank
 
 L2 = math.log2
@@ -75,9 +76,27 @@ def test_erank_with_no_positive_in_pool_uses_smooth_term_for_all():
 
 def test_pointwise_error_against_teacher_then_ref_then_label():
     reward = get_reward("pointwise_error", reasoning=False)
+    # label 3 of grades 0-3 is 10 on the SFT targets' scale (data.py), so the target is 10, not 3
     got = reward(["<answer>7</answer>", "<answer>7</answer>", "<answer>7</answer>", "7"],
-                 teacher_score=[9.0, None, None, 9.0], ref_score=[None, 4.0, None, None], label=[0, 0, 3, 0])
-    assert got == pytest.approx([1 - 2 / 10, 1 - 3 / 10, 1 - 4 / 10, -1.0])
+                 teacher_score=[9.0, None, None, 9.0], ref_score=[None, 4.0, None, None], label=[0, 0, 3, 0],
+                 max_grade=[3, 3, 3, 3])
+    assert got == pytest.approx([1 - 2 / 10, 1 - 3 / 10, 1 - 3 / 10, -1.0])
+
+
+def test_pointwise_error_compares_on_the_sft_scale():
+    reward = get_reward("pointwise_error", reasoning=False)
+    # binary BEIR: a relevant document answered 10 is exact (the bug compared 10 with the raw grade 1)
+    assert reward(["<answer>10</answer>"], label=[1], max_grade=[1]) == pytest.approx([1.0])
+    # TREC DL 0-3: grade 2 -> 7 (round-half-up of 20/3), as the SFT target
+    assert reward(["<answer>7</answer>", "<answer>3</answer>"], label=[2, 1], max_grade=[3, 3]) == pytest.approx(
+        [1.0, 1.0])
+    # label_score (what the GRPO builder writes) wins over a raw label
+    assert reward(["<answer>7</answer>"], label=[1], label_score=[7], max_grade=[1]) == pytest.approx([1.0])
+    # a raw label of unknown scale is a configuration error, not a silent comparison with 0-10 answers
+    with pytest.raises(ConfigError, match="label_score.*max_grade"):
+        reward(["<answer>10</answer>"], label=[1])
+    # ... but only when a row needs it
+    assert reward(["<answer>8</answer>"], label=[1], teacher_score=[8.0]) == pytest.approx([1.0])
 
 
 # ----------------------------------------------------------------------------------------------- grouprank
@@ -184,3 +203,12 @@ def test_format_rewards():
                               num_docs=[1, 1])
     assert mixed == [1.0, 1.0]
     assert get_reward("format", paradigm="setwise")([think("[1]")], labels=[[1, 0]]) == [1.0]
+
+
+def test_rearank_scores_tag_format_and_list_format_separately():
+    # REARANK: 0.8 r_rank + 0.1 tags + 0.1 list. Tags wrong (no <think>) must not zero the list term.
+    assert REWARDS["rearank"](["<answer>[2] > [1] > [3]</answer>"], labels=[[0, 1, 0]]) == pytest.approx([0.9])
+    # and the other way round: tags right, list repaired (missing [3] appended) -> list term 0
+    assert REWARDS["rearank"]([think("[2] > [1]")], labels=[[0, 1, 0]]) == pytest.approx([0.8 + 0.1])
+    # neither: a bare list with prose around it
+    assert REWARDS["rearank"](["ranking: [2] > [1] > [3]"], labels=[[0, 1, 0]]) == pytest.approx([0.8])

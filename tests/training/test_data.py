@@ -292,6 +292,27 @@ def test_pointwise_grpo_rows_keep_queries_contiguous(scifact_pools, scifact_qrel
     assert qids != sorted(qids, key=lambda q: [p.query.qid for p in scifact_pools.queries].index(q))  # shuffled
 
 
+def test_pointwise_grpo_rows_carry_the_sft_scale_target(dl20_pools, dl20_qrels):
+    """pointwise_error compares answers with `label_score`: the same 0-10 mapping as the SFT target."""
+    from rl_rerank.rewards import get_reward
+
+    expected = {0: 0, 1: 3, 2: 7, 3: 10}
+    sft = build_examples(dl20_pools, BuildSettings(paradigm="pointwise", num_random_negatives=0, seed=4),
+                         paradigm("pointwise")).dataset
+    grpo = build_examples(dl20_pools, BuildSettings(paradigm="pointwise", mode="grpo", num_random_negatives=0,
+                                                    seed=4), paradigm("pointwise")).dataset
+    assert {(r["qid"], r["docid"]): r["target"] for r in sft} == {(r["qid"], r["docid"]): r["label_score"]
+                                                                  for r in grpo}
+    assert {r["label_score"] for r in grpo} == {0, 3, 7, 10}
+    assert all(r["label_score"] == expected[r["label"]] for r in grpo)
+    # the SFT target answered exactly earns the full reward
+    reward = get_reward("pointwise_error", reasoning=False)
+    rows = grpo.select(range(10)).to_dict()
+    rows.pop("prompt")
+    answers = [f"<answer>{t}</answer>" for t in rows["label_score"]]
+    assert reward(answers, **{k: v for k, v in rows.items() if k != "ref_score"}) == [1.0] * 10
+
+
 @pytest.mark.parametrize("name", ["listwise", "setwise", "groupwise"])
 def test_multi_document_grpo_rows(dl20_pools, dl20_qrels, name):
     ds = build_examples(dl20_pools, BuildSettings(paradigm=name, mode="grpo"), paradigm(name)).dataset
