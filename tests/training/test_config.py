@@ -13,7 +13,8 @@ from rl_rerank.training import common
 from rl_rerank.training.config import GRPOStage, SFTStage, load_config, parse_overrides, read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO / "configs").glob("*/*.yaml"))
+# Our stage recipes; *-verl.yaml are verl Hydra overrides, validated in tests/training/test_verl_launch.py.
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*/*.yaml") if not p.stem.endswith("-verl"))
 
 
 def _stage(path: Path) -> str:
