@@ -49,6 +49,9 @@ def trl_kwargs(cfg: StageBase, extra: dict | None = None) -> dict:
         kwargs["fp16"] = False
     kwargs["output_dir"] = cfg.output_dir
     kwargs["seed"] = cfg.seed
+    token = kwargs.pop("hub_token", None)
+    if token:  # the Trainer pickles its arguments into training_args.bin: hand the token over by environment
+        os.environ.setdefault("HF_TOKEN", str(token))
     return kwargs
 
 

@@ -113,7 +113,9 @@ def attach_reference(cfg: GRPOStage, ds):
     if "ref_score" in ds.column_names:
         ds = ds.remove_columns("ref_score")
     ds = ds.add_column("ref_score", scores)
-    return ds, {"mode": "stage1", "rows": len(scores), "mean": round(sum(scores) / max(1, len(scores)), 4)}
+    read = [x for x in scores if x is not None]
+    return ds, {"mode": "stage1", "rows": len(scores), "unread": len(scores) - len(read),
+                "mean": round(sum(read) / max(1, len(read)), 4)}
 
 
 def build_grpo_args(cfg: GRPOStage):

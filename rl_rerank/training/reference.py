@@ -40,8 +40,9 @@ def _digest_folder(folder: str | Path) -> str:
 
 
 def score_rows(prompts: Sequence, model: str, adapter: str | None, max_score: int = 10,
-               batch_size: int = 16) -> list[float]:
-    """Expected score sum_k k P(k) of every prompt under model (+ adapter), reading whole score labels."""
+               batch_size: int = 16) -> list[float | None]:
+    """Expected score sum_k k P(k) of every prompt under model (+ adapter), reading whole score labels; None
+    where the model put no probability on any score label (the reward then uses its ref_default)."""
     from rl_rerank.engines.factory import make_engine
     from rl_rerank.paradigms import get_paradigm
 
@@ -52,11 +53,12 @@ def score_rows(prompts: Sequence, model: str, adapter: str | None, max_score: in
         probs = engine.label_probs(list(prompts), paradigm.answer_prefix(), labels)
     finally:
         engine.close()
-    return [float(paradigm.score_from_probs({int(k): v for k, v in p.items()})) for p in probs]
+    reads = [paradigm.read_probs({int(k): v for k, v in p.items()}) for p in probs]
+    return [float(r.value) if r.status == "ok" else None for r in reads]
 
 
 def reference_scores(prompts: Sequence, model: str, init_from: str | None, cache_dir: str | Path,
-                     max_score: int = 10) -> list[float]:
+                     max_score: int = 10) -> list[float | None]:
     """Scores of the stage-1 model (init_from: adapter or full model folder) for every prompt, cached."""
     from rl_rerank.data.atomic import write_json
 
@@ -68,7 +70,7 @@ def reference_scores(prompts: Sequence, model: str, init_from: str | None, cache
         try:
             saved = json.loads(path.read_text())
             if saved.get("key") == key and len(saved.get("scores", [])) == len(prompts):
-                return [float(x) for x in saved["scores"]]
+                return [None if x is None else float(x) for x in saved["scores"]]
         except (json.JSONDecodeError, TypeError, ValueError):
             pass  # a damaged cache is recomputed
     adapter = init_from if init_from and (Path(init_from) / "adapter_config.json").is_file() else None
