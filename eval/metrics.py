@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 import ir_measures
 
 from rl_rerank.data.types import Qrels, Run
-from rl_rerank.errors import UserError
+from rl_rerank.errors import UserError, clip
 
 BINARY = {"R", "RR", "AP", "P", "Success", "SetP", "SetR", "SetF", "Rprec", "infAP"}
 _ALIASES = {"MRR": "RR", "MAP": "AP", "Recall": "R", "NDCG": "nDCG", "ndcg": "nDCG"}
@@ -26,18 +26,31 @@ def parse_measure(name: str, rel_threshold: int | None = None) -> ir_measures.Me
 
     `rel_threshold` is added to binary measures that do not already set `rel`.
     """
-    m = re.fullmatch(r"\s*([A-Za-z_]+)(.*)", name)
+    m = re.fullmatch(r"\s*([A-Za-z_]+)(.*)", name, re.S)
     if not m:
-        raise UserError(f"unknown measure {name!r}; use ir_measures names like nDCG@10, R@100, RR@10, AP")
+        raise UserError(f"unknown measure {clip(name, 60)}; use ir_measures names like nDCG@10, R@100, RR@10, AP")
     base, rest = m.groups()
     base = _ALIASES.get(base, base)
+    shown = clip(name, 60)
     try:
         measure = ir_measures.parse_measure(base + rest)
-    except (ValueError, NameError, KeyError, AttributeError, SyntaxError) as exc:
-        raise UserError(f"unknown measure {name!r} ({exc}); use names like nDCG@10, R@100, RR@10, AP") from None
+    except (ValueError, NameError, KeyError, AttributeError, SyntaxError, AssertionError, TypeError) as exc:
+        raise UserError(f"unknown measure {shown} ({clip(str(exc), 120, quote=False)}); use names like "
+                        f"nDCG@10, R@100, RR@10, AP") from None
+    cutoff = measure.params.get("cutoff")
+    if cutoff is not None and cutoff < 1:
+        raise UserError(f"measure {shown}: the cutoff must be at least 1")
+    if not ir_measures.DefaultPipeline.supports(measure):
+        raise UserError(f"measure {shown}: no installed ir_measures provider computes it")
     if rel_threshold is not None and measure.NAME in BINARY and "rel" not in measure.params:
         measure = measure(rel=int(rel_threshold))
     return measure
+
+
+def check_measures(names: Iterable[str]) -> None:
+    """Parse every measure name up front (eval checks them before loading data or writing runs)."""
+    for name in names:
+        parse_measure(name)
 
 
 def evaluate(

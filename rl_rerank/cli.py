@@ -27,8 +27,15 @@ def _load(name: str):
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options are one line too (no usage block), exit 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rl-rerank", description="Train and evaluate LLM rerankers that reason.")
+    parser = _Parser(prog="rl-rerank", description="Train and evaluate LLM rerankers that reason.")
     parser.add_argument("--version", action="version", version=f"rl-rerank {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

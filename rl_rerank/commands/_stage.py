@@ -18,7 +18,10 @@ def run_stage(stage: str, args) -> int:
     from rl_rerank.training.common import finish_distributed
     from rl_rerank.training.config import load_config
 
+    from rl_rerank.data.outputs import check_outputs
+
     cfg = load_config(stage, args.config, args.overrides)
+    check_outputs(folders=[cfg.output_dir], inputs=[args.config, cfg.data.path, cfg.init_from, cfg.model])
     if args.resume:
         cfg.resume = True
     if args.fresh:

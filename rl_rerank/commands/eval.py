@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_rerank.argtypes import positive_int
+
 HELP = "evaluate a reranker on BRIGHT / TREC-DL / BEIR (first stage vs reranked, report + chart)"
 
 
@@ -16,12 +18,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-dir", default=None, help="local data (default: the shared data folder)")
     parser.add_argument("--first-stage", default=None,
                         help="first-stage run file (one set) or folder of <set>.trec runs; default BM25 top-k")
-    parser.add_argument("--first-stage-k", type=int, default=100, help="first-stage depth (BM25 top-k)")
+    parser.add_argument("--first-stage-k", type=positive_int, default=100, help="first-stage depth (BM25 top-k)")
     parser.add_argument("--bright-docs", default=None, help="folder with BRIGHT <task>.jsonl documents")
     parser.add_argument("--bright-retrieval-query", choices=("original", "reasoning"), default="original",
                         help="query BM25 uses for BRIGHT (the reranker always gets the original query)")
     parser.add_argument("--online", action="store_true", help="fetch missing data from the hub via datasets")
-    parser.add_argument("--max-queries", type=int, default=None, help="first N queries per set (smoke runs)")
+    parser.add_argument("--max-queries", type=positive_int, default=None, help="first N queries per set (smoke runs)")
     parser.add_argument("--no-rerank", action="store_true", help="score the first stage only (no model)")
     from rl_rerank.rerank.options import add_reranker_arguments
 
@@ -35,16 +37,25 @@ def run(args) -> int:
     from rl_rerank.eval.report import markdown_table, write_report
     from rl_rerank.paths import shared_data_dir
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_name, open_cache, run_options,
-                                        strategy_settings)
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
+                                        reranker_inputs, run_options, strategy_settings)
+
+    from rl_rerank.data.outputs import check_outputs
+    from rl_rerank.eval.metrics import check_measures
 
     out = Path(args.out)
+    check_measures(args.measures)
+    inputs = [args.data_dir, args.first_stage, args.bright_docs] + ([] if args.no_rerank else reranker_inputs(args))
+    check_outputs(folders=[out] + ([] if args.no_rerank or args.no_cache else [cache_root(args)]), inputs=inputs)
     src = Sources(data_dir=Path(args.data_dir) if args.data_dir else shared_data_dir(),
                   first_stage=Path(args.first_stage) if args.first_stage else None, k=max(args.first_stage_k, args.top_k or 0, 1),
                   bright_docs=Path(args.bright_docs) if args.bright_docs else None,
                   bright_retrieval_query=args.bright_retrieval_query, online=args.online,
                   max_queries=args.max_queries, progress=not args.no_progress)
     sets = [s for name in args.benchmark for s in load_benchmark(name, src)]
+    stems = [s.name.replace("/", "_") for s in sets]
+    check_outputs(files=[out / "runs" / f"{stem}.{kind}.trec" for stem in stems for kind in ("first", "rerank")]
+                  + [out / f"report.{ext}" for ext in ("json", "md", "png")], inputs=inputs)
     paradigm = settings = key = cache = engine = None
     if not args.no_rerank:
         paradigm, settings = build_paradigm(args), strategy_settings(args)

@@ -9,6 +9,8 @@ import sys
 
 import yaml
 
+from rl_rerank.argtypes import any_int, non_negative_float, positive_int, unit_float
+
 HELP = "label training data with a teacher model (k sampled scores with consensus, or filtered permutations)"
 
 
@@ -22,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--run", help="first-stage TREC run (BEIR: BM25 top-depth when omitted)")
     src.add_argument("--corpus", help="document texts for a TREC run (BEIR folder or corpus.jsonl)")
     src.add_argument("--topics", help="query texts for a TREC run (topics TSV or queries.jsonl)")
-    src.add_argument("--depth", type=int, default=100, help="first-stage candidates per query (default 100)")
-    src.add_argument("--max-queries", type=int, help="label only the first N labelled queries")
+    src.add_argument("--depth", type=positive_int, default=100, help="first-stage candidates per query (default 100)")
+    src.add_argument("--max-queries", type=positive_int, help="label only the first N labelled queries")
     src.add_argument("--build", action="append", metavar="KEY=VALUE", default=[],
                      help="a data builder setting (rl_rerank.training.data.BuildSettings), e.g. "
                           "--build num_hard_negatives=5 --build window_size=20; repeatable")
@@ -42,17 +44,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lab.add_argument("--paradigm", default="pointwise", choices=["pointwise", "listwise"])
     lab.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=True,
                      help="ask the teacher to reason first and keep its reasoning (default on)")
-    lab.add_argument("--max-doc-tokens", type=int, default=256)
-    lab.add_argument("--samples", type=int, default=3, help="samples per pair/window (default 3, ERank)")
-    lab.add_argument("--temperature", type=float, default=0.7)
-    lab.add_argument("--max-new-tokens", type=int, default=1024)
-    lab.add_argument("--threshold", type=float, default=0.4,
+    lab.add_argument("--max-doc-tokens", type=positive_int, default=256)
+    lab.add_argument("--samples", type=positive_int, default=3, help="samples per pair/window (default 3, ERank)")
+    lab.add_argument("--temperature", type=non_negative_float, default=0.7)
+    lab.add_argument("--max-new-tokens", type=positive_int, default=1024)
+    lab.add_argument("--threshold", type=unit_float, default=0.4,
                      help="listwise: keep a permutation when its NDCG@10 against the qrels >= this (default 0.4)")
     lab.add_argument("--accept-repaired", action="store_true",
                      help="listwise: also keep permutations the parser had to repair (duplicates dropped, missing "
                           "ids appended); off by default, so teacher lists are complete as written")
-    lab.add_argument("--batch-size", type=int, default=16, help="items per engine call / journal flush")
-    lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--batch-size", type=positive_int, default=16, help="items per engine call / journal flush")
+    lab.add_argument("--seed", type=any_int, default=0)
 
     out = p.add_argument_group("output")
     out.add_argument("--output", required=True, help="teacher-labelled JSONL (a data source for the builders); "
@@ -78,6 +80,11 @@ def run(args) -> int:
     from rl_rerank.training.label import LabelSettings, label_items
     from rl_rerank.training.sources import DataSource, load_pools
 
+    from rl_rerank.data.outputs import check_outputs
+    from rl_rerank.training.label import journal_path
+
+    check_outputs(files=[args.output, journal_path(args.output), args.output + ".stats.json", args.sft_output],
+                  inputs=[args.source, args.qrels, args.run, args.corpus, args.topics, args.model, args.adapter])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     source = DataSource(path=args.source, kind=args.kind, split=args.split, qrels=args.qrels, run=args.run,
                         corpus=args.corpus, topics=args.topics, depth=args.depth, max_queries=args.max_queries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_rerank.argtypes import non_negative_float, positive_int
 from rl_rerank.errors import UserError
 
 HELP = "rerank candidates (rank_llm requests or a TREC run + corpus) and write a TREC run"
@@ -21,28 +22,32 @@ def add_arguments(parser) -> None:
 
     add_reranker_arguments(parser)
     g = parser.add_argument_group("parallel (same run file as one process)")
-    g.add_argument("--shards", type=int, default=1,
+    g.add_argument("--shards", type=positive_int, default=1,
                    help="local worker processes, one engine each (one GPU each when GPUs are visible)")
     g.add_argument("--shard-devices", default=None,
                    help="GPUs per worker: 0,1,2,3 (one each) or 0+1,2+3 (two each); default: round robin")
     g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run the workers as Ray actors: no ADDRESS starts a local Ray, 'auto' or host:port joins "
                         "a cluster; --shards sets the actor count (default: one per cluster GPU, else 2)")
-    g.add_argument("--ray-actor-gpus", type=float, default=None,
+    g.add_argument("--ray-actor-gpus", type=non_negative_float, default=None,
                    help="GPUs per Ray actor (default: 1 when the cluster has GPUs, else 0)")
 
 
 def run(args) -> int:
     from rl_rerank.data import write_json, write_run
+    from rl_rerank.data.outputs import check_outputs
     from rl_rerank.rerank.inputs import load_requests
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_name, open_cache, run_options,
-                                        strategy_settings)
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
+                                        reranker_inputs, run_options, strategy_settings)
 
     if args.shards < 1:
         raise UserError(f"--shards must be at least 1, got {args.shards}")
     if args.ray is not None and args.engine == "auto":  # the driver cannot see the workers' GPUs
         raise UserError("--ray needs an explicit --engine (vllm on GPU nodes, transformers on CPU)")
+    stats_path = Path(args.stats) if args.stats else Path(str(args.output) + ".stats.json")
+    check_outputs(files=[args.output, stats_path], folders=[] if args.no_cache else [cache_root(args)],
+                  inputs=reranker_inputs(args) + [args.input, args.corpus, args.queries])
     requests = load_requests(args.input, args.corpus, args.queries, args.top_k)
     paradigm = build_paradigm(args)
     settings = strategy_settings(args)
@@ -59,7 +64,6 @@ def run(args) -> int:
     stats = {"input": str(args.input), "output": str(args.output), "engine": engine_name(args),
              "model": args.model, "adapter": args.adapter, "paradigm": args.paradigm, "reasoning": args.reasoning,
              "settings": settings.as_dict(), "cache_key": key, **stats}
-    stats_path = Path(args.stats) if args.stats else Path(str(args.output) + ".stats.json")
     write_json(stats_path, stats)
     p = stats["parse"]
     print(f"rerank: {stats['queries']} queries ({stats['queries_from_cache']} from cache), "

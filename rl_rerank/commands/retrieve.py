@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from rl_rerank.argtypes import non_negative_float, positive_int, unit_float
+
 HELP = "BM25 first stage (bm25s, cached index): write a TREC run and a request file with texts for the top-k"
 
 
@@ -18,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--split", default="test", help="BEIR split whose queries and qrels to use (default: test)")
     p.add_argument("--format", choices=["beir", "bright"], default=None, help="input format (default: detected)")
-    p.add_argument("--top-k", type=int, default=100, help="documents per query (default: 100)")
+    p.add_argument("--top-k", type=positive_int, default=100, help="documents per query (default: 100)")
     p.add_argument("--run-out", type=Path, required=True, help="TREC run file to write")
     p.add_argument("--requests-out", type=Path, default=None,
                    help="request file with texts for the top-k: .jsonl = rank_llm {query, candidates} lines, "
@@ -27,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="qrels (TREC or BEIR TSV) to print nDCG@10 / R@100; BEIR folders and BRIGHT examples "
                    "bring their own")  # fmt: skip
     p.add_argument("--long-documents", action="store_true", help="BRIGHT: score against gold_ids_long")
-    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9)")
-    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
+    p.add_argument("--k1", type=non_negative_float, default=0.9, help="BM25 k1 (default 0.9)")
+    p.add_argument("--b", type=unit_float, default=0.4, help="BM25 b (default 0.4)")
     p.add_argument("--run-tag", default="bm25", help="run tag in the last TREC column (default: bm25)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -36,14 +38,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rl_rerank.data.auto import load_queries, read_qrels_auto
     from rl_rerank.data.build import build_requests, docids_in_top_k
+    from rl_rerank.data.outputs import check_outputs
     from rl_rerank.data.rank_llm import write_requests
     from rl_rerank.data.trec import write_run
     from rl_rerank.errors import UserError
     from rl_rerank.eval.bm25 import BM25Params, fetch, load_or_build_index
     from rl_rerank.eval.metrics import evaluate
 
-    if args.top_k < 1:
-        raise UserError("--top-k must be at least 1")
+    check_outputs(files=[args.run_out, args.requests_out], inputs=[args.corpus, args.queries, args.qrels])
     if args.run_tag.split() != [args.run_tag]:
         raise UserError("--run-tag must be one word")
     progress = not args.no_progress

@@ -11,20 +11,25 @@ import gzip
 import json
 import json.decoder
 import json.scanner
+import math
+import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, UserError, clip
+
+_SPACE = re.compile(r"\s")
 
 
 def open_text(path: str | Path):
-    """Open a text file for reading; `.gz` files are decompressed on the fly."""
+    """Open a text file for reading; `.gz` files are decompressed on the fly. A UTF-8 byte-order mark
+    (Windows editors write one) is dropped, so the first id never becomes '\\ufeff23849'."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found" if not path.exists() else "expected a file, found a folder")
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -131,21 +136,78 @@ def field(rec: dict, key: str, path: str | Path, line: int | None, kinds: tuple 
 
 
 def as_id(value: Any, path: str | Path, line: int | None, key: str) -> str:
-    """Ids may be strings or integers in the wild (rank_llm writes int qids); always str inside."""
+    """Ids may be strings or integers in the wild (rank_llm writes int qids); always str inside.
+
+    An id with whitespace is refused: TREC runs and qrels split on whitespace, so the run we would write
+    could not be read back."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise DataError(path, line, f"field {key!r} to be a string or integer id, got {type(value).__name__}")
-    value = str(value)
-    if not value.strip():
+    return check_id(str(value), path, line, key)
+
+
+def check_id(value: str, path: str | Path, line: int | None, key: str) -> str:
+    """A non-empty id without whitespace (TREC-safe), else DataError naming the field."""
+    if not value:
         raise DataError(path, line, f"field {key!r} to be a non-empty id")
+    if _SPACE.search(value):
+        raise DataError(path, line, f"field {key!r} to be an id without whitespace, got {clip(value)}")
+    return value
+
+
+def writable_id(value: Any, path: str | Path, what: str = "id") -> str:
+    """An id a writer may put in a TREC/TSV/JSON output, else UserError: never write a file we cannot read."""
+    value = str(value)
+    if not value or _SPACE.search(value):
+        raise UserError(f"{path}: cannot write {what} {clip(value)}: ids must be non-empty and without whitespace")
     return value
 
 
 def as_float(value: Any, path: str | Path, line: int | None, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            if isinstance(value, str):
-                return float(value)
-        except ValueError:
-            pass
-        raise DataError(path, line, f"field {key!r} to be a number, got {value!r}")
-    return float(value)
+    """A finite number (NaN or infinity would make every comparison in the query a tie or meaningless)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DataError(path, line, f"field {key!r} to be a number, got {clip(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise DataError(path, line, f"field {key!r} to be a number, got {clip(value)}") from None
+    if not math.isfinite(number):
+        raise DataError(path, line, f"field {key!r} to be a finite number, got {clip(value)}")
+    return number
+
+
+def finite_score(text: str, path: str | Path, line: int | None, where: str) -> float:
+    """A finite score from a text column (TREC run column 5)."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise DataError(path, line, f"a numeric score in {where}, got {clip(text)}") from None
+    if not math.isfinite(number):
+        raise DataError(path, line, f"a finite score in {where}, got {clip(text)}")
+    return number
+
+
+def nonempty(records: list | dict, path: str | Path, what: str) -> list | dict:
+    """An empty or blank input file is an error, not an empty result that ends in an empty run and exit 0."""
+    if not records:
+        raise DataError(path, None, f"no {what}: the file is empty or blank")
+    return records
+
+
+def unique_requests(requests: Iterable, path: str | Path, lines: Iterable[int | None]) -> list:
+    """Requests with each qid once and each docid once per query; DataError at the repeating entry.
+
+    Silently keeping the last copy would change which candidates are reranked and what the run holds."""
+    seen: set[str] = set()
+    out = []
+    for req, line in zip(requests, lines):
+        qid = req.query.qid
+        if qid in seen:
+            raise DataError(path, line, f"each query id once, {clip(qid)} repeats")
+        seen.add(qid)
+        docs: set[str] = set()
+        for c in req.candidates:
+            if c.docid in docs:
+                raise DataError(path, line, f"each docid once per query, {clip(c.docid)} repeats for query {clip(qid)}")
+            docs.add(c.docid)
+        out.append(req)
+    return out

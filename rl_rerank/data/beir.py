@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
-from rl_rerank.data._io import as_id, field, iter_jsonl, iter_lines
+from rl_rerank.data._io import as_id, check_id, field, iter_jsonl, iter_lines, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate, Qrels, Query
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
 
@@ -39,8 +39,12 @@ def doc_from_record(rec: Mapping, path: str | Path, line: int | None) -> Candida
 def iter_corpus(path: str | Path) -> Iterator[Candidate]:
     """Stream a BEIR corpus (folder or corpus.jsonl[.gz]) one document at a time."""
     path = _file(path, "corpus.jsonl")
+    n = 0
     for lineno, rec in iter_jsonl(path):
+        n += 1
         yield doc_from_record(rec, path, lineno)
+    if n == 0:
+        nonempty([], path, "documents {_id, title, text}")
 
 
 def fetch_docs(path: str | Path, docids: Iterable[str]) -> dict[str, Candidate]:
@@ -73,9 +77,9 @@ def read_queries(path: str | Path) -> dict[str, Query]:
     for lineno, rec in iter_jsonl(path):
         q = query_from_record(rec, path, lineno)
         if q.qid in queries:
-            raise DataError(path, lineno, f"each query id once, {q.qid!r} repeats")
+            raise DataError(path, lineno, f"each query id once, {clip(q.qid)} repeats")
         queries[q.qid] = q
-    return queries
+    return nonempty(queries, path, "queries {_id, text}")
 
 
 def read_qrels(path: str | Path) -> Qrels:
@@ -88,12 +92,17 @@ def read_qrels(path: str | Path) -> Qrels:
         qid, docid, score = (c.strip() for c in cols)
         if lineno == 1 and qid == "query-id":
             continue  # header
+        check_id(qid, path, lineno, "query-id")
+        check_id(docid, path, lineno, "corpus-id")
         try:
             grade = int(score)
         except ValueError:
-            raise DataError(path, lineno, f"an integer score in column 3, got {score!r}") from None
-        qrels.setdefault(qid, {})[docid] = grade
-    return qrels
+            raise DataError(path, lineno, f"an integer score in column 3, got {clip(score)}") from None
+        docs = qrels.setdefault(qid, {})
+        if docid in docs:
+            raise DataError(path, lineno, f"each (query-id, corpus-id) pair once, {clip(qid)} {clip(docid)} repeats")
+        docs[docid] = grade
+    return nonempty(qrels, path, "qrels lines 'query-id<TAB>corpus-id<TAB>score'")
 
 
 class BeirSplit(NamedTuple):
@@ -124,6 +133,7 @@ def write_corpus(path: str | Path, docs: Iterable[Candidate]) -> int:
     n = 0
     with atomic_open(path) as fh:
         for doc in docs:
+            writable_id(doc.docid, path, "docid")
             fh.write(json.dumps({"_id": doc.docid, "title": doc.title or "", "text": doc.text}, ensure_ascii=False))
             fh.write("\n")
             n += 1
@@ -134,6 +144,7 @@ def write_queries(path: str | Path, queries: Mapping[str, Query] | Iterable[Quer
     items = queries.values() if isinstance(queries, Mapping) else queries
     with atomic_open(path) as fh:
         for q in items:
+            writable_id(q.qid, path, "query id")
             rec: dict = {"_id": q.qid, "text": q.text}
             if q.instruction:
                 rec["instruction"] = q.instruction
@@ -141,6 +152,10 @@ def write_queries(path: str | Path, queries: Mapping[str, Query] | Iterable[Quer
 
 
 def write_qrels(path: str | Path, qrels: Qrels) -> None:
+    for qid, docs in qrels.items():
+        writable_id(qid, path, "query id")
+        for docid in docs:
+            writable_id(docid, path, "docid")
     with atomic_open(path) as fh:
         fh.write(QRELS_HEADER + "\n")
         for qid, docs in qrels.items():

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping, NamedTuple
 
-from rl_rerank.data._io import as_id, field, iter_jsonl
+from rl_rerank.data._io import as_id, field, iter_jsonl, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate, Qrels, Query
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 
 TASKS = (
     "biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
@@ -49,7 +49,7 @@ def _id_list(rec: Mapping, key: str, path: str | Path, line: int | None, require
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
         raise DataError(path, line, f"field {key!r} to be a list of ids")
     ids = [str(v) for v in value]
-    return [] if ids == NONE else ids
+    return [] if ids == NONE else [as_id(v, path, line, key) for v in ids]
 
 
 def example_from_record(rec: Mapping, path: str | Path, line: int | None) -> BrightExample:
@@ -64,7 +64,8 @@ def example_from_record(rec: Mapping, path: str | Path, line: int | None) -> Bri
         query=field(rec, "query", path, line),
         gold_ids=_id_list(rec, "gold_ids", path, line),
         gold_ids_long=_id_list(rec, "gold_ids_long", path, line, required=False),
-        excluded_ids=_id_list(rec, "excluded_ids", path, line, required=False),
+        # Required: a row without it would silently score excluded (leaked) documents; ["N/A"] means none.
+        excluded_ids=_id_list(rec, "excluded_ids", path, line),
         **optional,
     )
 
@@ -76,10 +77,10 @@ def read_examples(path: str | Path) -> list[BrightExample]:
     for lineno, rec in iter_jsonl(path):
         ex = example_from_record(rec, path, lineno)
         if ex.id in seen:
-            raise DataError(path, lineno, f"each example id once, {ex.id!r} repeats")
+            raise DataError(path, lineno, f"each example id once, {clip(ex.id)} repeats")
         seen.add(ex.id)
         out.append(ex)
-    return out
+    return nonempty(out, path, "BRIGHT examples")
 
 
 def task_files(folder: str | Path) -> dict[str, Path]:
@@ -141,8 +142,12 @@ def doc_from_record(rec: Any, path: str | Path, line: int | None) -> Candidate:
 
 def iter_documents(path: str | Path) -> Iterator[Candidate]:
     """Stream a BRIGHT `documents` (or `long_documents`) file of {id, content} lines."""
+    n = 0
     for lineno, rec in iter_jsonl(path):
+        n += 1
         yield doc_from_record(rec, path, lineno)
+    if n == 0:
+        nonempty([], path, "documents {id, content}")
 
 
 def fetch_documents(path: str | Path, docids: Iterable[str]) -> dict[str, Candidate]:
@@ -173,6 +178,8 @@ def write_examples(path: str | Path, examples: Iterable[BrightExample]) -> None:
     """The examples schema, with ["N/A"] for empty id lists and missing texts, as BRIGHT itself does."""
     with _open_out(path) as fh:
         for ex in examples:
+            for docid in [ex.id, *ex.gold_ids, *ex.gold_ids_long, *ex.excluded_ids]:
+                writable_id(docid, path)
             rec = {
                 "query": ex.query,
                 "reasoning": ex.reasoning if ex.reasoning is not None else "N/A",
@@ -189,6 +196,7 @@ def write_documents(path: str | Path, docs: Iterable[Candidate]) -> int:
     n = 0
     with _open_out(path) as fh:
         for d in docs:
+            writable_id(d.docid, path, "docid")
             fh.write(json.dumps({"id": d.docid, "content": d.full_text()}, ensure_ascii=False) + "\n")
             n += 1
     return n

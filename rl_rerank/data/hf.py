@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rl_rerank.data import beir, bright, rank_llm
+from rl_rerank.data._io import check_id, nonempty, unique_requests
 from rl_rerank.data.types import Candidate, Qrels, Query, Request
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 from rl_rerank.paths import cache_dir
 
 BRIGHT_HUB = "xlang-ai/BRIGHT"
@@ -88,8 +89,10 @@ def beir_queries(source: str | Path) -> dict[str, Query]:
     out: dict[str, Query] = {}
     for i, r in _rows(source, "queries", "queries", False):
         q = beir.query_from_record(r, source, i)
+        if q.qid in out:
+            raise DataError(source, i, f"each query id once, {clip(q.qid)} repeats")
         out[q.qid] = q
-    return out
+    return nonempty(out, source, "queries {_id, text}")
 
 
 def beir_qrels(source: str | Path, split: str = "test") -> Qrels:
@@ -100,16 +103,20 @@ def beir_qrels(source: str | Path, split: str = "test") -> Qrels:
             qid, docid, grade = str(r["query-id"]), str(r["corpus-id"]), int(r["score"])
         except (KeyError, TypeError, ValueError):
             raise DataError(source, i, "columns 'query-id', 'corpus-id' and an integer 'score'") from None
-        qrels.setdefault(qid, {})[docid] = grade
-    return qrels
+        docs = qrels.setdefault(check_id(qid, source, i, "query-id"), {})
+        if check_id(docid, source, i, "corpus-id") in docs:
+            raise DataError(source, i, f"each (query-id, corpus-id) pair once, {clip(qid)} {clip(docid)} repeats")
+        docs[docid] = grade
+    return nonempty(qrels, source, "qrels")
 
 
 def requests(source: str | Path, config: str | None = None, split: str | None = "train") -> list[Request]:
     """rank_llm requests in either layout ({query, hits} or {query, candidates}), one row per request."""
-    out = []
+    out, lines = [], []
     for i, r in _rows(source, config, split, False):
         if "hits" in r:
             out.append(rank_llm.request_from_hits_record(r, source, i))
         else:
             out.append(rank_llm.request_from_candidates_record(r, source, i))
-    return out
+        lines.append(i)
+    return unique_requests(nonempty(out, source, "requests (queries)"), source, lines)

@@ -21,6 +21,9 @@ from rl_rerank.data._io import (
     iter_jsonl,
     line_of,
     load_json_with_lines,
+    nonempty,
+    unique_requests,
+    writable_id,
 )
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate, Query, Request
@@ -85,16 +88,19 @@ def request_from_hits_record(rec: Any, path: str | Path, line: int | None = None
 
 
 def read_hits_json(path: str | Path) -> list[Request]:
-    data = load_json_with_lines(path)
+    data = load_json_with_lines(path) if first_char(path) else []
     if not isinstance(data, list):
         raise DataError(path, 1, "a JSON list of {query, hits} objects")
-    return [request_from_hits_record(rec, path) for rec in data]
+    nonempty(data, path, "requests (queries)")
+    return unique_requests((request_from_hits_record(rec, path) for rec in data), path,
+                           (line_of(rec) for rec in data))
 
 
 def write_hits_json(path: str | Path, requests: Iterable[Request]) -> None:
     """The JSON-list layout; `content` holds title and text together (the layout has no title field)."""
     out = []
     for req in requests:
+        _check_writable(path, req)
         hits = []
         for i, c in enumerate(req.candidates):
             hits.append(
@@ -155,7 +161,10 @@ def request_from_candidates_record(rec: Any, path: str | Path, line: int | None)
 
 
 def read_candidates_jsonl(path: str | Path) -> list[Request]:
-    return [request_from_candidates_record(rec, path, lineno) for lineno, rec in iter_jsonl(path)]
+    records = list(iter_jsonl(path))
+    nonempty(records, path, "requests (queries)")
+    return unique_requests((request_from_candidates_record(rec, path, n) for n, rec in records), path,
+                           (n for n, _ in records))
 
 
 def write_candidates_jsonl(path: str | Path, requests: Iterable[Request]) -> int:
@@ -163,6 +172,7 @@ def write_candidates_jsonl(path: str | Path, requests: Iterable[Request]) -> int
     n = 0
     with atomic_open(path) as fh:
         for req in requests:
+            _check_writable(path, req)
             query: dict = {"text": req.query.text, "qid": req.query.qid}
             if req.query.instruction:
                 query["instruction"] = req.query.instruction
@@ -183,6 +193,12 @@ def write_requests(path: str | Path, requests: Iterable[Request]) -> None:
         write_hits_json(path, requests)
     else:
         write_candidates_jsonl(path, requests)
+
+
+def _check_writable(path: str | Path, req: Request) -> None:
+    writable_id(req.query.qid, path, "query id")
+    for c in req.candidates:
+        writable_id(c.docid, path, "docid")
 
 
 def _score(c: Candidate, i: int) -> float:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Mapping
 
-from rl_rerank.data._io import iter_lines
+from rl_rerank.data._io import check_id, finite_score, iter_lines, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Qrels, Query, Run, ranked_docids
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 
 RUN_LINE = "6 whitespace-separated columns 'qid Q0 docid rank score tag'"
 QRELS_LINE = "4 whitespace-separated columns 'qid iteration docid grade'"
@@ -26,18 +25,13 @@ def read_run(path: str | Path) -> Run:
         try:
             int(rank)
         except ValueError:
-            raise DataError(path, lineno, f"an integer rank in column 4, got {rank!r}") from None
-        try:
-            value = float(score)
-        except ValueError:
-            raise DataError(path, lineno, f"a numeric score in column 5, got {score!r}") from None
-        if math.isnan(value):
-            raise DataError(path, lineno, "a numeric score in column 5, got NaN")
+            raise DataError(path, lineno, f"an integer rank in column 4, got {clip(rank)}") from None
+        value = finite_score(score, path, lineno, "column 5")
         docs = run.setdefault(qid, {})
         if docid in docs:
-            raise DataError(path, lineno, f"each docid once per query, {docid!r} repeats for query {qid!r}")
+            raise DataError(path, lineno, f"each docid once per query, {clip(docid)} repeats for query {clip(qid)}")
         docs[docid] = value
-    return run
+    return nonempty(run, path, "run lines 'qid Q0 docid rank score tag' (no queries)")
 
 
 def write_run(path: str | Path, run: Run, tag: str = "rl_rerank", top_k: int | None = None) -> None:
@@ -47,6 +41,10 @@ def write_run(path: str | Path, run: Run, tag: str = "rl_rerank", top_k: int | N
     """
     if not tag or any(ch.isspace() for ch in tag):
         raise ValueError(f"run tag must be one word, got {tag!r}")
+    for qid, scores in run.items():
+        writable_id(qid, path, "query id")
+        for docid in scores:
+            writable_id(docid, path, "docid")
     with atomic_open(path) as fh:
         for qid, scores in run.items():
             for rank, docid in enumerate(ranked_docids(scores)[:top_k], start=1):
@@ -64,15 +62,19 @@ def read_qrels(path: str | Path) -> Qrels:
         try:
             value = int(grade)
         except ValueError:
-            raise DataError(path, lineno, f"an integer relevance grade in column 4, got {grade!r}") from None
+            raise DataError(path, lineno, f"an integer relevance grade in column 4, got {clip(grade)}") from None
         docs = qrels.setdefault(qid, {})
         if docid in docs:
-            raise DataError(path, lineno, f"each (qid, docid) pair once, {qid} {docid} repeats")
+            raise DataError(path, lineno, f"each (qid, docid) pair once, {clip(qid)} {clip(docid)} repeats")
         docs[docid] = value
-    return qrels
+    return nonempty(qrels, path, "qrels lines 'qid iteration docid grade'")
 
 
 def write_qrels(path: str | Path, qrels: Qrels) -> None:
+    for qid, docs in qrels.items():
+        writable_id(qid, path, "query id")
+        for docid in docs:
+            writable_id(docid, path, "docid")
     with atomic_open(path) as fh:
         for qid, docs in qrels.items():
             for docid, grade in docs.items():
@@ -86,16 +88,18 @@ def read_topics(path: str | Path) -> dict[str, Query]:
         parts = line.split("\t", 1)
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise DataError(path, lineno, "'qid<TAB>query text'")
-        qid = parts[0].strip()
+        qid = check_id(parts[0].strip(), path, lineno, "qid")
         if qid in topics:
-            raise DataError(path, lineno, f"each qid once, {qid!r} repeats")
+            raise DataError(path, lineno, f"each qid once, {clip(qid)} repeats")
         topics[qid] = Query(qid=qid, text=parts[1].strip())
-    return topics
+    return nonempty(topics, path, "topics 'qid<TAB>query text'")
 
 
 def write_topics(path: str | Path, queries: Mapping[str, Query] | list[Query]) -> None:
     """Tabs and newlines inside a query become spaces: the format has no escaping."""
-    items = queries.values() if isinstance(queries, Mapping) else queries
+    items = list(queries.values() if isinstance(queries, Mapping) else queries)
+    for q in items:
+        writable_id(q.qid, path, "query id")
     with atomic_open(path) as fh:
         for q in items:
             text = " ".join(q.text.split())

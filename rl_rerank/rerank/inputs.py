@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl_rerank.data.types import Query, Request
+from rl_rerank.data.types import Candidate, Query, Request
 from rl_rerank.errors import UserError
 
 RUN_SUFFIXES = (".trec", ".run", ".txt", ".tsv")
@@ -22,7 +22,7 @@ def read_query_file(path: str | Path) -> dict[str, Query]:
 
 def load_requests(input_path: str | Path, corpus: str | Path | None = None, queries: str | Path | None = None,
                   top_k: int | None = None) -> list[Request]:
-    from rl_rerank.data import build_requests, docids_in_top_k, read_requests, read_run
+    from rl_rerank.data import build_requests, docids_in_top_k, ranked_docids, read_requests, read_run
     from rl_rerank.eval.bm25 import fetch
 
     path = Path(input_path)
@@ -35,4 +35,11 @@ def load_requests(input_path: str | Path, corpus: str | Path | None = None, quer
                         "and --queries (topics TSV or queries.jsonl)")
     run = read_run(path)
     docs = fetch(corpus, docids_in_top_k(run, top_k))
-    return build_requests(run, docs, read_query_file(queries), top_k=top_k)
+    requests = build_requests(run, docs, read_query_file(queries), top_k=top_k)
+    # The documents below the top-k stay in the run, below the reranked ones, exactly as with a request
+    # file: only their texts are skipped (never shown to the model), not the documents.
+    for req in requests:
+        ranked = ranked_docids(run[req.query.qid])
+        for rank, docid in enumerate(ranked[len(req.candidates):], start=len(req.candidates) + 1):
+            req.candidates.append(Candidate(docid=docid, text="", score=run[req.query.qid][docid], rank=rank))
+    return requests

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_int, unit_float
+from rl_rerank.errors import UserError
 from rl_rerank.engines.factory import ENGINES, make_engine
 from rl_rerank.paths import cache_dir
 from rl_rerank.rerank.cache import ResultCache, config_key
@@ -24,32 +26,32 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--engine", choices=("auto",) + ENGINES, default="auto",
                    help="auto: vllm when a GPU and vLLM are present, else transformers")
     g.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: float32 on CPU)")
-    g.add_argument("--batch-size", type=int, default=8, help="transformers engine batch size")
+    g.add_argument("--batch-size", type=positive_int, default=8, help="transformers engine batch size")
     g.add_argument("--base-url", default=None, help="openai engine: server URL (default $OPENAI_BASE_URL)")
     g.add_argument("--tokenizer", default=None, help="openai engine: the served model's tokenizer (hub id or "
                                                      "folder): exact prompt budgets, its special tokens kept out of "
                                                      "documents")
-    g.add_argument("--max-model-len", type=int, default=4096, help="vllm engine: context length")
+    g.add_argument("--max-model-len", type=positive_int, default=4096, help="vllm engine: context length")
     g = parser.add_argument_group("paradigm and strategy")
     g.add_argument("--paradigm", choices=("pointwise", "listwise", "setwise", "groupwise"), default="pointwise")
     g.add_argument("--reasoning", action="store_true", help="the model reasons before answering")
     g.add_argument("--template", default=None, help="prompt template file (default: the paradigm's packaged one)")
-    g.add_argument("--max-doc-tokens", type=int, default=256)
-    g.add_argument("--max-prompt-tokens", type=int, default=4096)
-    g.add_argument("--top-k", type=int, default=100, help="rerank the first-stage top-k (the rest stay below)")
-    g.add_argument("--window", type=int, default=20, help="listwise window")
-    g.add_argument("--stride", type=int, default=10, help="listwise stride")
-    g.add_argument("--set-size", type=int, default=4, help="setwise documents per comparison")
-    g.add_argument("--select-k", type=int, default=10, help="setwise: top documents to select")
-    g.add_argument("--group-size", type=int, default=10, help="groupwise documents per group")
-    g.add_argument("--repeats", type=int, default=2, help="groupwise reshuffled repeats")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--max-new-tokens", type=int, default=None)
-    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--max-doc-tokens", type=positive_int, default=256)
+    g.add_argument("--max-prompt-tokens", type=positive_int, default=4096)
+    g.add_argument("--top-k", type=positive_int, default=100, help="rerank the first-stage top-k (the rest stay below)")
+    g.add_argument("--window", type=positive_int, default=20, help="listwise window")
+    g.add_argument("--stride", type=positive_int, default=10, help="listwise stride")
+    g.add_argument("--set-size", type=at_least(2), default=4, help="setwise documents per comparison")
+    g.add_argument("--select-k", type=positive_int, default=10, help="setwise: top documents to select")
+    g.add_argument("--group-size", type=positive_int, default=10, help="groupwise documents per group")
+    g.add_argument("--repeats", type=positive_int, default=2, help="groupwise reshuffled repeats")
+    g.add_argument("--seed", type=any_int, default=0)
+    g.add_argument("--max-new-tokens", type=positive_int, default=None)
+    g.add_argument("--temperature", type=non_negative_float, default=0.0)
     g.add_argument("--fusion", choices=FUSION_METHODS, default="zscore", help="normalisation for --fusion-weight")
-    g.add_argument("--fusion-weight", type=float, default=0.0, help="weight of the first-stage score (0: off)")
+    g.add_argument("--fusion-weight", type=unit_float, default=0.0, help="weight of the first-stage score (0: off)")
     g = parser.add_argument_group("run")
-    g.add_argument("--batch-queries", type=int, default=16, help="queries per engine batch and per cache write")
+    g.add_argument("--batch-queries", type=positive_int, default=16, help="queries per engine batch and per cache write")
     g.add_argument("--cache-dir", default=None, help="resume cache folder (default: $RL_RERANK_CACHE/rerank)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
     g.add_argument("--no-progress", action="store_true")
@@ -90,6 +92,9 @@ def build_paradigm(args):
 
 
 def strategy_settings(args) -> StrategySettings:
+    if args.paradigm == "listwise" and args.stride > args.window:
+        raise UserError(f"--stride {args.stride} is larger than --window {args.window}: the documents between "
+                        f"two windows would never be compared")
     return StrategySettings(window=args.window, stride=args.stride, set_size=args.set_size, select_k=args.select_k,
                             group_size=args.group_size, repeats=args.repeats, seed=args.seed,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature)
@@ -116,5 +121,13 @@ def open_cache(args, paradigm, settings: StrategySettings) -> tuple[str, ResultC
                      extra={"dtype": args.dtype, "served_adapter": args.adapter if name == "openai" else None})
     if args.no_cache:
         return key, None
-    root = Path(args.cache_dir) if args.cache_dir else cache_dir("rerank")
-    return key, ResultCache(cache_file(root, key))
+    return key, ResultCache(cache_file(cache_root(args), key))
+
+
+def cache_root(args) -> Path:
+    return Path(args.cache_dir) if args.cache_dir else cache_dir("rerank")
+
+
+def reranker_inputs(args) -> list:
+    """Local files the reranker reads (model, adapter, template, tokenizer): outputs may not overwrite them."""
+    return [args.model, args.adapter, args.template, getattr(args, "tokenizer", None)]

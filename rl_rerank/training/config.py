@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
+import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rl_rerank.errors import ConfigError
+from rl_rerank.errors import ConfigError, clip
 from rl_rerank.training.rank_sft import RankingSection
 
 class _Loader(yaml.SafeLoader):
@@ -129,9 +133,15 @@ def parse_overrides(items: list[str] | None) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set trl.learning_rate=1e-5")
         key, raw = item.split("=", 1)
-        value = read_yaml(raw) if raw != "" else None
-        node = out
         parts = key.strip().split(".")
+        if not all(p.strip() for p in parts):
+            raise ConfigError(f"--set {clip(item)}: expected a key like lora.r or trl.learning_rate before '='")
+        try:
+            value = read_yaml(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {clip(item)}: the value does not parse as YAML "
+                              f"({clip(str(exc).splitlines()[0], quote=False)}); quote strings with ': ' in them") from None
+        node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
@@ -156,22 +166,106 @@ def _unknown(key: str, known: list[str], where: str, hint: str = "") -> ConfigEr
     return ConfigError(f"{where}: unknown key {key!r}{suggestion}{hint}")
 
 
-def _build(cls, raw: dict, where: str):
-    """Instantiate dataclass `cls` from a dict, rejecting unknown keys (nested sections too)."""
+def _type_name(tp) -> str:
+    """A readable name for an annotation: 'an integer', 'true or false', 'a mapping or null' ..."""
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping",
+             list: "a list", type(None): "null", Any: "anything"}
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(_type_name(a) for a in args))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin in (list, dict):
+        return names[origin] + (f" of {_type_name(args[-1])}" if args else "")
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "one of " + ", ".join(str(m.value) for m in tp)
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _matches(value: Any, tp) -> bool:
+    """Does a YAML value fit annotation `tp`? Unknown classes (TRL's own objects) are not second-guessed."""
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is list or tp is list:
+        return isinstance(value, list) and (not args or all(_matches(v, args[0]) for v in value))
+    if origin is dict or tp is dict:
+        return isinstance(value, dict) and (not args or all(_matches(v, args[-1]) for v in value.values()))
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return isinstance(value, tp) or value in {m.value for m in tp}
+    return True
+
+
+def _check_value(value: Any, tp, where: str, key: str) -> None:
+    if not _matches(value, tp):
+        raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {clip(value)} ({type(value).__name__})")
+
+
+# Allowed values beyond the type, per dotted key: (test, what to say).
+_RULES: dict[str, tuple] = {
+    "dtype": (lambda v: v in ("float32", "bfloat16", "float16", "auto"), "one of float32, bfloat16, float16, auto"),
+    "paradigm": (lambda v: v in ("pointwise", "listwise", "setwise", "groupwise"),
+                 "one of pointwise, listwise, setwise, groupwise"),
+    "output_dir": (lambda v: bool(v.strip()), "a non-empty path"),
+    "lora.r": (lambda v: v >= 1, "an integer >= 1"),
+    "lora.alpha": (lambda v: v >= 1, "an integer >= 1"),
+    "lora.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "lora.target_modules": (lambda v: isinstance(v, str) or (isinstance(v, list) and v and
+                                                             all(isinstance(m, str) for m in v)),
+                            "'all-linear' or a list of module names"),
+    "data.max_examples": (lambda v: v is None or v >= 1, "an integer >= 1 or null"),
+    "docs_per_query": (lambda v: v >= 1, "an integer >= 1"),
+    "queries_per_generation": (lambda v: v >= 1, "an integer >= 1"),
+    "reward_args": (lambda v: all(isinstance(a, dict) for a in v.values()),
+                    "a mapping of reward name -> {argument: value}"),
+}
+
+
+def _build(cls, raw: dict, where: str, prefix: str = ""):
+    """Instantiate dataclass `cls` from a dict, rejecting unknown keys and values of the wrong type
+    (nested sections too), each with one line naming the file, the key and what it must be."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'the recipe'} must be a mapping, got "
+                          f"{clip(raw)} ({type(raw).__name__})")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in raw.items():
-        if key not in fields:
-            raise _unknown(key, list(fields), where, f" (known: {', '.join(sorted(fields))})")
-        ftype = fields[key].type
-        sub = {"LoraSection | None": LoraSection, "DataSection": DataSection,
-               "RankingSection | None": RankingSection}.get(str(ftype))
+        if not isinstance(key, str) or key not in fields:
+            raise _unknown(str(key), list(fields), where, f" (known: {', '.join(sorted(fields))})")
+        dotted = prefix + key
+        tp = hints[key]
+        sub = next((a for a in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(a)), None)
+        if sub is LoraSection and value is True:
+            value = {}
+        if tp is dict and value is None:  # an empty `trl:` / `paradigm_args:` section
+            value = {}
+        _check_value(value, tp, where, dotted)
         if sub is not None and value is not None:
-            if value is True and sub is LoraSection:
-                value = {}
-            value = _build(sub, value, f"{where} {key}")
+            value = _build(sub, value, where, dotted + ".")
+        rule = _RULES.get(dotted)
+        if rule is not None and value is not None and not rule[0](value):
+            raise ConfigError(f"{where}: {dotted} must be {rule[1]}, got {clip(value)}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -186,11 +280,22 @@ def check_trl_keys(stage: str, trl_section: dict, where: str) -> None:
     """Every key of the trl section must be a field of trl.SFTConfig / trl.GRPOConfig (no model is loaded)."""
     cls = trl_config_class(stage)
     known = [f.name for f in dataclasses.fields(cls)]
-    for key in trl_section:
+    hints = _trl_hints(cls)
+    for key, value in trl_section.items():
         if key in _OURS_NOT_TRL:
             raise ConfigError(f"{where} trl: set {key!r} at the top level of the recipe, not under trl:")
         if key not in known:
-            raise _unknown(key, known, f"{where} trl", f" (not a field of trl.{cls.__name__})")
+            raise _unknown(str(key), known, f"{where} trl", f" (not a field of trl.{cls.__name__})")
+        if key in hints:
+            _check_value(value, hints[key], where, f"trl.{key}")
+
+
+def _trl_hints(cls) -> dict:
+    """TRL's field annotations (resolved once); {} if this TRL version's hints do not resolve."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - a newer TRL with unresolvable hints: keys are still checked
+        return {}
 
 
 def check_rewards(rewards: dict, reward_args: dict, where: str) -> None:
@@ -202,8 +307,8 @@ def check_rewards(rewards: dict, reward_args: dict, where: str) -> None:
         if known is not None and name not in known:
             raise _unknown(name, sorted(known), f"{where} rewards",
                            f": not a registered reward (registered: {', '.join(sorted(known))})")
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
-            raise ConfigError(f"{where} rewards: weight of {name!r} must be a number, got {weight!r}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not math.isfinite(weight):
+            raise ConfigError(f"{where}: rewards.{name} (its weight) must be a number, got {clip(weight)}")
     for name in reward_args:
         if name not in rewards:
             raise ConfigError(f"{where} reward_args: {name!r} is not one of the rewards ({', '.join(rewards)})")
@@ -277,11 +382,20 @@ def load_config(stage: str, path: str | Path | None = None, overrides: list[str]
         if not p.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            raw = read_yaml(p.read_text()) or {}
+            text = p.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); a recipe is YAML "
+                              f"text") from None
+        try:
+            raw = read_yaml(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise ConfigError(f"{path}: not valid YAML ({clip(str(exc).splitlines()[0], quote=False)})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: YAML nested too deeply") from None
+        if raw is None:
+            raise ConfigError(f"{path}: the recipe is empty; expected a mapping of settings (see configs/)")
         if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
     if data:
         raw = deep_merge(raw, data)
     if overrides:

@@ -597,7 +597,7 @@ def is_built_jsonl(path: str | Path) -> bool:
     path = Path(path)
     if not path.is_file() or path.suffix != ".jsonl":
         return False
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline()
     try:
         obj = json.loads(first)

@@ -8,8 +8,6 @@ pools, using the readers of rl_rerank.data and the BM25 of rl_rerank.eval.
 from __future__ import annotations
 
 import dataclasses
-
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +157,7 @@ def _read_queries(path: str | Path) -> dict[str, Query]:
 
 def _read_qrels(path: str | Path) -> Qrels:
     """BEIR qrels TSV (3 columns, header) or TREC qrels (4 columns)."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline()
     if len(first.split()) == 3:
         from rl_rerank.data.beir import read_qrels
@@ -196,7 +194,7 @@ def guess_kind(path: str | Path) -> str:
     if not path.exists():
         raise DataError(path, None, "file or folder not found")
     if path.suffix in (".json", ".jsonl"):
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
             head = fh.read(4096).lstrip()
         if head.startswith("{") and LABELLED_FORMAT in head.split("\n", 1)[0]:
             return "labelled"
@@ -342,21 +340,11 @@ def labelled_record_listwise(query: Query, docs: list[Candidate], labels: list[i
 
 
 def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict]]:
-    """(line number, object) for each non-empty line; DataError naming the line on anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "file not found")
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, n, f"a JSON object per line ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(path, n, "a JSON object per line")
-            yield n, obj
+    """(line number, object) for each non-empty line; DataError naming the line on anything else (the data
+    readers' own iterator: BOM, gzip and non-UTF-8 bytes handled the same way everywhere)."""
+    from rl_rerank.data._io import iter_jsonl as read_lines
+
+    return read_lines(path)
 
 
 def read_labelled(path: str | Path) -> Pools:
