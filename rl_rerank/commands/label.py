@@ -71,7 +71,13 @@ def _pairs(items: list[str], what: str) -> dict:
         if "=" not in item:
             raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        if not key.strip():
+            raise ConfigError(f"{what} {item[:80]!r}: expected KEY=VALUE with a key before '='")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{what} {item[:80]!r}: the value does not parse as YAML "
+                              f"({str(exc).splitlines()[0]})") from None
     return out
 
 

@@ -43,3 +43,35 @@ def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_open(path) as fh:
         fh.write(text)
+
+
+def repair_torn_tail(path: str | Path) -> int:
+    """Truncate an append-only log after its last newline; returns the bytes dropped.
+
+    A process killed mid-append leaves a partial last line. Appending after it would glue the next record
+    onto the fragment and lose both, so journals and caches call this before reading and appending.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            fh.seek(pos - step)
+            block = fh.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos - step + nl + 1
+                break
+            pos -= step
+        else:
+            keep = 0
+        if keep < size:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return size - keep

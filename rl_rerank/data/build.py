@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from rl_rerank.data.types import Candidate, Query, Request, Run, ranked_docids
-from rl_rerank.errors import UserError
+from rl_rerank.errors import UserError, clip
 
 
 def build_requests(
@@ -23,7 +23,7 @@ def build_requests(
     """
     unknown = [qid for qid in run if qid not in queries]
     if unknown:
-        raise UserError(f"{len(unknown)} run queries have no query text, e.g. {unknown[0]!r}")
+        raise UserError(f"{len(unknown)} run queries have no query text, e.g. {clip(unknown[0])}")
     requests: list[Request] = []
     missing: list[str] = []
     for qid, q in queries.items():
@@ -40,7 +40,7 @@ def build_requests(
             cands.append(Candidate(docid=docid, text=text, title=title, score=float(run[qid][docid]), rank=rank))
         requests.append(Request(query, cands))
     if missing:
-        raise UserError(f"{len(set(missing))} ranked documents have no text in the corpus, e.g. {missing[0]!r}")
+        raise UserError(f"{len(set(missing))} ranked documents have no text in the corpus, e.g. {clip(missing[0])}")
     return requests
 
 

@@ -27,7 +27,7 @@ from rl_rerank.data._io import (
 )
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate, Query, Request
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 
 _TEXT_KEYS = ("text", "contents", "segment", "body", "content")
 
@@ -52,7 +52,7 @@ def _hit(rec: Any, path: Path, line: int | None, i: int) -> tuple[str | None, Ca
     score = as_float(rec["score"], path, line, "score") if rec.get("score") is not None else None
     rank = rec.get("rank")
     if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int)):
-        raise DataError(path, line, f"field 'rank' to be an integer, got {rank!r}")
+        raise DataError(path, line, f"field 'rank' to be an integer, got {clip(rank)}")
     return qid, Candidate(docid=docid, text=content, score=score, rank=rank if rank is not None else i + 1)
 
 

@@ -6,11 +6,14 @@ weights, its config, the tokenizer, and a card saying what it is (base model, re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
-from rl_rerank.data.atomic import write_text
+from rl_rerank.data.atomic import write_json, write_text
 from rl_rerank.errors import UserError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -24,30 +27,69 @@ def adapter_base(adapter: Path) -> str | None:
     return json.loads(cfg.read_text()).get("base_model_name_or_path")
 
 
-def _fresh(path: Path) -> Path:
-    """A temp folder beside `path`; renamed into place when complete (no half-exported folder)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
+MANIFEST = ".rl_rerank_export.json"  # what the last export wrote into the folder (and may replace)
 
 
-def _publish(tmp: Path, path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def check_export_target(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless --overwrite: export never replaces what the user did not ask it to."""
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out}: folder exists and is not empty; pass --overwrite to replace the files export "
+                        f"writes there (other files are kept), or choose a new folder")
+
+
+def _publish(staging: Path, out: Path) -> list[str]:
+    """Move the staged export into `out`, file by file (os.replace: each file appears whole).
+
+    Only files export writes are touched: this export's files replace their namesakes, and files the previous
+    export listed in its manifest but this one did not write are removed (no stale merged/ model beside a new
+    adapter). Anything else in `out` (the user's notes, other runs) is left alone. Returns the files written."""
+    written = [f for f in _files(staging) if f != MANIFEST]
+    old: list[str] = []
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            old = [f for f in json.loads(manifest.read_text(encoding="utf-8")).get("files", []) if isinstance(f, str)]
+        except (OSError, ValueError, AttributeError):
+            old = []
+    for rel in written:
+        if (out / rel).is_dir():
+            raise UserError(f"{out / rel}: is a folder where export writes a file; move it or choose another --out")
+    for rel in written:
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, target)
+    for rel in sorted(set(old) - set(written)):
+        target = out / rel
+        if ".." in Path(rel).parts or not target.is_file() or target.is_symlink():
+            continue
+        target.unlink()
+        if target.parent != out:
+            with contextlib.suppress(OSError):  # only an emptied folder goes, never one holding other files
+                target.parent.rmdir()
+    write_json(manifest, {"files": written})
+    return written
 
 
 def export(adapter: str | Path, out: str | Path, base: str | None = None, merge: bool = False,
-           report: str | Path | None = None) -> dict:
+           report: str | Path | None = None, overwrite: bool = False) -> dict:
     """Write OUT/ (adapter: weights as safetensors, config, tokenizer, README.md, recipe) and with merge
-    OUT/merged/ (full model in safetensors, tokenizer, README.md). Returns what was written."""
+    OUT/merged/ (full model in safetensors, tokenizer, README.md). Returns what was written.
+
+    OUT must be new or empty unless `overwrite`; then only the files export writes are replaced. Everything
+    is staged in a temporary folder first, so a failure (out of disk, a crash) leaves OUT as it was."""
+    from rl_rerank.data.outputs import check_outputs
     from rl_rerank.models.load import ModelSpec, load_model
 
     adapter, out = Path(adapter), Path(out)
     base = base or adapter_base(adapter)
-    if out.resolve() == adapter.resolve():
-        raise UserError(f"{out}: export into a new folder, not the adapter folder itself")
+    if out.resolve() == adapter.resolve() or out.resolve() in adapter.resolve().parents:
+        raise UserError(f"{out}: export into a new folder, not the adapter folder or one that contains it")
+    check_outputs(folders=[out], inputs=[adapter, report, base])
+    check_export_target(out, overwrite)
     model, tokenizer = load_model(ModelSpec(model=base, adapter=str(adapter)))
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else None
     if tok_src is not None:
@@ -58,22 +100,32 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
     run_card = json.loads((adapter / "run_card.json").read_text()) if (adapter / "run_card.json").is_file() else None
     results = json.loads(Path(report).read_text()) if report else None
 
-    tmp = _fresh(out)
-    model.save_pretrained(tmp, safe_serialization=True)  # only adapter_config.json + adapter_model.safetensors
-    tokenizer.save_pretrained(tmp)
-    if recipe is not None:
-        write_text(tmp / "recipe.yaml", recipe)
-    card = model_card(base, adapter, recipe, run_card, results, merged=False)
-    write_text(tmp / "README.md", card)
-    written = {"adapter": str(out)}
-    if merge:
-        mtmp = tmp / "merged"
-        merged = model.merge_and_unload()
-        merged.save_pretrained(mtmp, safe_serialization=True)
-        tokenizer.save_pretrained(mtmp)
-        write_text(mtmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=True))
-        written["merged"] = str(out / "merged")
-    _publish(tmp, out)
+    new_folder = not out.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent if new_folder else out))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)  # only adapter_config.json + adapter_model.safetensors
+        tokenizer.save_pretrained(tmp)
+        if recipe is not None:
+            write_text(tmp / "recipe.yaml", recipe)
+        card = model_card(base, adapter, recipe, run_card, results, merged=False)
+        write_text(tmp / "README.md", card)
+        written = {"adapter": str(out)}
+        if merge:
+            mtmp = tmp / "merged"
+            merged = model.merge_and_unload()
+            merged.save_pretrained(mtmp, safe_serialization=True)
+            tokenizer.save_pretrained(mtmp)
+            write_text(mtmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=True))
+            written["merged"] = str(out / "merged")
+        if new_folder:  # the whole folder appears at once
+            write_json(tmp / MANIFEST, {"files": _files(tmp)})
+            tmp.rename(out)
+        else:
+            _publish(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)  # the staging folder this call created; never anything of the user's
     return written
 
 

@@ -12,7 +12,7 @@ from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_i
 from rl_rerank.errors import UserError
 from rl_rerank.engines.factory import ENGINES, make_engine
 from rl_rerank.paths import cache_dir
-from rl_rerank.rerank.cache import ResultCache, config_key
+from rl_rerank.rerank.cache import ResultCache, config_key, runtime_identity
 from rl_rerank.rerank.fusion import FUSION_METHODS
 from rl_rerank.rerank.runner import RunOptions, cache_file
 from rl_rerank.rerank.strategies import StrategySettings
@@ -117,8 +117,14 @@ def model_identity(args) -> str | None:
 def open_cache(args, paradigm, settings: StrategySettings) -> tuple[str, ResultCache | None]:
     name = engine_name(args)
     adapter = None if name == "openai" else args.adapter
+    # Batch sizes are keyed, not ignored: a different batch pads prompts differently and moves scores by
+    # ~1e-7, enough to swap near-ties, so only a run with the same batching reuses cached scores.
+    engine_settings = {"dtype": args.dtype, "served_adapter": args.adapter if name == "openai" else None,
+                       "batch_queries": args.batch_queries,
+                       "batch_size": args.batch_size if name == "transformers" else None,
+                       "max_model_len": args.max_model_len if name == "vllm" else None}
     key = config_key(name, model_identity(args), adapter, paradigm, settings.as_dict(),
-                     extra={"dtype": args.dtype, "served_adapter": args.adapter if name == "openai" else None})
+                     extra={**engine_settings, "runtime": runtime_identity()})
     if args.no_cache:
         return key, None
     return key, ResultCache(cache_file(cache_root(args), key))

@@ -132,7 +132,15 @@ def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], setti
     tokens = (engine.counter.prompt_tokens - before[0], engine.counter.completion_tokens - before[1],
               engine.counter.calls - before[2])
     computed = sum(len(c) for c in chunks)
-    return run, run_stats(requests, opts, computed, cached, docs_done, tokens, time.perf_counter() - start, stats)
+    out = run_stats(requests, opts, computed, cached, docs_done, tokens, time.perf_counter() - start, stats)
+    return run, {**out, **cache_repairs(cache)}
+
+
+def cache_repairs(cache: ResultCache | None) -> dict:
+    """Repairs of the resume cache are counted in the stats, never silent."""
+    if cache is None:
+        return {}
+    return {"cache_torn_bytes_dropped": cache.repaired_bytes, "cache_lines_skipped": cache.skipped}
 
 
 def _progress(total: int, done: int, enabled: bool):

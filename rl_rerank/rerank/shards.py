@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from rl_rerank.data.types import Request, Run
 from rl_rerank.errors import UserError
 from rl_rerank.rerank.cache import ResultCache
-from rl_rerank.rerank.runner import Job, RunOptions, _progress, assemble, plan, run_stats
+from rl_rerank.rerank.runner import Job, RunOptions, _progress, assemble, cache_repairs, plan, run_stats
 from rl_rerank.rerank.strategies import StrategyStats
 
 #: Callback for tests and monitoring: (event, worker id, chunk index, backend); events "dispatch" and "result".
@@ -384,5 +384,5 @@ def rerank_sharded(options: dict, requests: Sequence[Request], opts: RunOptions,
                     time.perf_counter() - start, driven.stats)
     out.update(shards=n or 0, backend="ray" if use_ray else "processes", chunks=len(chunks),
                chunks_retried=driven.chunks_retried, worker_deaths=driven.deaths,
-               workers_started=backend.started if backend is not None else 0)
+               workers_started=backend.started if backend is not None else 0, **cache_repairs(cache))
     return run, out

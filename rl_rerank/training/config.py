@@ -344,6 +344,22 @@ def check_init_from(path: str | None, where: str) -> None:
                           f"stage 1 did not finish there (rerun it, or point init_from at its output_dir)")
 
 
+def check_build_keys(build: dict, where: str) -> None:
+    """data.build keys are DataSource and BuildSettings fields: unknown keys and wrong types fail here, with
+    the file named, not later inside the data builder."""
+    from rl_rerank.training.data import BuildSettings
+    from rl_rerank.training.sources import DataSource
+
+    hints = {**typing.get_type_hints(DataSource), **typing.get_type_hints(BuildSettings)}
+    for key, value in build.items():
+        if key == "source" and isinstance(value, dict):
+            check_build_keys(value, where)
+            continue
+        if key not in hints:
+            raise _unknown(str(key), sorted(hints), f"{where} data.build")
+        _check_value(value, hints[key], where, f"data.build.{key}")
+
+
 def check_stage(stage: str, cfg: StageBase, where: str) -> None:
     check_trl_keys(stage, cfg.trl, where)
     if cfg.quantization not in (None, "4bit", "8bit"):
@@ -352,6 +368,8 @@ def check_stage(stage: str, cfg: StageBase, where: str) -> None:
         raise ConfigError(f"{where}: quantization {cfg.quantization} needs LoRA (QLoRA); set lora: {{r: 16}}")
     if cfg.data.path is None and cfg.data.build is None:
         raise ConfigError(f"{where}: no training data; set data.path (prebuilt rows) or data.build (builder args)")
+    if cfg.data.build is not None:
+        check_build_keys(cfg.data.build, where)
     if cfg.data.path is not None and not Path(cfg.data.path).exists():
         raise ConfigError(f"{where}: data.path {cfg.data.path!r} does not exist")
     if isinstance(cfg, (SFTStage, GRPOStage)):

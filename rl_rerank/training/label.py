@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rl_rerank.data.atomic import atomic_open, write_json
+from rl_rerank.data.atomic import atomic_open, repair_torn_tail, write_json
 from rl_rerank.errors import ConfigError, UserError
 from rl_rerank.paradigms.base import ParseStats
 from rl_rerank.training.data import PlannedItem
@@ -222,6 +222,7 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
     output = Path(output)
     journal = journal_path(output)
     header = journal_header(settings)
+    repair_torn_tail(journal)  # a torn last line would glue the next record onto it
     done = read_journal(journal, header)
     fresh = not journal.is_file() or journal.stat().st_size == 0
     keys = [item_key(it) for it in items]

@@ -56,6 +56,37 @@ def test_export_clean_folder_card_and_merged_model(tiny_model, dl20_dir, tmp_pat
     assert any(abs(base[q][d] - with_adapter[q][d]) > 1e-4 for q in base for d in base[q])  # the adapter matters
 
 
+def test_export_never_deletes_what_it_did_not_write(tiny_model, tmp_path, capsys):
+    """A non-empty --out is refused (before the model loads); with --overwrite only export's own files are
+    replaced; siblings, the user's files and a re-export without --merge keep what is not export's."""
+    train = make_training_folder(tiny_model, tmp_path / "train", std=0.5)
+    parent = tmp_path / "models"
+    (parent / "other-run").mkdir(parents=True)
+    (parent / "other-run" / "keep.txt").write_text("sibling")
+    out = parent / "export"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    argv = ["export", "--adapter", str(train), "--out", str(out)]
+    assert main(argv + ["--merge"]) == 2
+    assert "not empty; pass --overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.md"]
+
+    assert main(argv + ["--merge", "--overwrite"]) == 0
+    (out / "merged" / "my-eval.json").write_text("{}")  # the user's file inside export's subfolder
+    assert (out / "adapter_model.safetensors").is_file() and (out / "merged" / "config.json").is_file()
+    assert main(argv + ["--overwrite"]) == 0  # no --merge now: the stale merged model goes, the user's file stays
+    assert sorted(p.name for p in (out / "merged").iterdir()) == ["my-eval.json"]
+    assert (out / "notes.md").read_text() == "mine" and (parent / "other-run" / "keep.txt").read_text() == "sibling"
+    assert not [p for p in out.iterdir() if ".export-" in p.name]  # no staging folder left behind
+    manifest = json.loads((out / ".rl_rerank_export.json").read_text())["files"]
+    assert "adapter_model.safetensors" in manifest and "notes.md" not in manifest
+
+    fresh = parent / "new"  # a new folder appears whole, beside the untouched siblings
+    assert main(["export", "--adapter", str(train), "--out", str(fresh)]) == 0
+    assert (fresh / "adapter_config.json").is_file() and sorted(p.name for p in parent.iterdir()) == [
+        "export", "new", "other-run"]
+
+
 def test_export_refuses_a_non_adapter(tmp_path):
     (tmp_path / "x").mkdir()
     assert main(["export", "--adapter", str(tmp_path / "x"), "--out", str(tmp_path / "o")]) == 2

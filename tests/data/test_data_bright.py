@@ -94,16 +94,17 @@ def test_documents_stream_and_round_trip(tmp_path, all_examples):
 @pytest.mark.parametrize(
     "row, needle",
     [
-        ({"id": "1", "query": "q"}, "'gold_ids'"),
-        ({"id": "1", "query": "q", "gold_ids": "d1"}, "list of ids"),
-        ({"id": "1", "gold_ids": ["d1"]}, "'query'"),
-        ({"query": "q", "gold_ids": ["d1"]}, "'id'"),
+        ({"id": "1", "query": "q", "excluded_ids": ["N/A"]}, "'gold_ids'"),
+        ({"id": "1", "query": "q", "gold_ids": "d1", "excluded_ids": ["N/A"]}, "list of ids"),
+        ({"id": "1", "gold_ids": ["d1"], "excluded_ids": ["N/A"]}, "'query'"),
+        ({"query": "q", "gold_ids": ["d1"], "excluded_ids": ["N/A"]}, "'id'"),
         ({"id": "1", "query": "q", "gold_ids": ["d1"], "excluded_ids": [None]}, "'excluded_ids'"),
+        ({"id": "1", "query": "q", "gold_ids": ["d1"]}, "'excluded_ids' (missing)"),
     ],
 )
 def test_malformed_examples(tmp_path, row, needle):
     path = tmp_path / "bad.jsonl.gz"
-    good = {"id": "0", "query": "fine", "gold_ids": ["d0"]}
+    good = {"id": "0", "query": "fine", "gold_ids": ["d0"], "excluded_ids": ["N/A"]}
     with gzip.open(path, "wt") as fh:
         fh.write(json.dumps(good) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(DataError) as err:

@@ -47,8 +47,9 @@ def test_requests_via_datasets(dl20_dir):
 
 def test_bad_row_names_source_and_row(tmp_path):
     path = tmp_path / "ex.jsonl"
-    path.write_text('{"id": "1", "query": "q", "gold_ids": ["a"]}\n{"id": "2", "query": "q", "gold_ids": []}\n'
-                    '{"id": "3", "query": null, "gold_ids": ["b"]}\n')  # fmt: skip
+    na = '"excluded_ids": ["N/A"]'
+    path.write_text(f'{{"id": "1", "query": "q", "gold_ids": ["a"], {na}}}\n{{"id": "2", "query": "q", "gold_ids": [], {na}}}\n'
+                    f'{{"id": "3", "query": null, "gold_ids": ["b"], {na}}}\n')  # fmt: skip
     with pytest.raises(DataError) as err:
         hf.bright_examples(path)
     assert err.value.line == 3 and "'query'" in str(err.value)

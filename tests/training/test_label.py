@@ -171,6 +171,9 @@ def test_resume_after_interruption_does_not_recompute(tmp_path):
     fixer = FakeEngine(respond)
     label_items(items, fixer, par, settings, out, progress=False)
     assert fixer.prompts == 2 and out.read_text() == ref.read_text()
+    # the torn fragment was cut off, not glued to the record appended after it: every line parses
+    assert all(isinstance(json.loads(line), dict) for line in j.read_text().splitlines())
+    assert len(j.read_text().splitlines()) == 1 + 10
 
 
 def test_label_plan_on_scifact_with_fake_teacher(scifact_dir, tmp_path):

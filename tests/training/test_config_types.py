@@ -1,0 +1,142 @@
+"""Every recipe field is type-checked (issue 11): a wrong type is one ConfigError line naming the file, the key
+and what it must be (never a traceback, never `reasoning: "no"` read as true); TRL's own fields are checked
+against TRL's annotations; `--set` values that do not parse, binary and empty YAML files are one line too."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from rl_rerank.errors import ConfigError
+from rl_rerank.training.config import DataSection, GRPOStage, LoraSection, load_config, parse_overrides
+
+
+@pytest.fixture()
+def rows(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"prompt": [{"role": "user", "content": "q"}]}\n')
+    return path
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def _fails(stage, path, overrides=None, needle=""):
+    with pytest.raises(ConfigError) as err:
+        load_config(stage, path, overrides)
+    msg = str(err.value)
+    assert "\n" not in msg and needle in msg, msg
+    return msg
+
+
+# A value of the wrong type for every annotation the recipe dataclasses use.
+WRONG = {int: "forty-two", float: "fast", bool: "no", str: 5, dict: [1, 2]}
+
+
+def _cases():
+    cases = []
+    for prefix, cls in (("", GRPOStage), ("lora.", LoraSection), ("data.", DataSection)):
+        for f in dataclasses.fields(cls):
+            tp = typing.get_type_hints(cls)[f.name]
+            base = next((a for a in (tp, *typing.get_args(tp)) if a in WRONG), None)
+            if base is None:
+                continue  # Any (target_modules: checked by a rule) and nested sections (recursed)
+            cases.append(pytest.param(prefix + f.name, WRONG[base], id=prefix + f.name))
+    return cases
+
+
+CASES = _cases()
+
+
+def test_every_typed_field_is_covered():
+    names = {p.id for p in CASES}
+    assert {"reasoning", "seed", "trl", "rewards", "lora.r", "lora.dropout", "data.max_examples", "data.shuffle",
+            "docs_per_query", "group_by_query", "output_dir", "model", "paradigm_args", "resume"} <= names
+    assert len(CASES) == 24  # every field with a plain type (lora.target_modules: Any, checked by a rule)
+
+
+@pytest.mark.parametrize("key,value", CASES)
+def test_wrong_type_names_file_key_and_type(key, value, rows, tmp_path):
+    path = _write(tmp_path, f"data: {{path: {rows}}}\n")
+    node: dict = {}
+    cur = node
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value
+    msg = _fails("grpo", path, node)
+    assert msg.startswith(f"{path}: {key} must be ") and "got" in msg
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('reasoning: "no"', "reasoning must be true or false, got 'no'"),
+    ('seed: "forty-two"', "seed must be an integer"),
+    ("trl: 5", "trl must be a mapping"),
+    ("rewards: [erank]", "rewards must be a mapping"),
+    ('lora: {r: "four"}', "lora.r must be an integer"),
+    ("lora: {r: 0}", "lora.r must be an integer >= 1"),
+    ("lora: {dropout: 1.5}", "lora.dropout must be a number in [0, 1)"),
+    ("lora: 7", "lora must be a mapping"),
+    ("rewards: {erank: .nan}", "rewards.erank (its weight) must be a number"),
+    ("dtype: float64", "dtype must be one of"),
+    ("paradigm: pairwise", "paradigm must be one of"),
+    ("reward_args: {erank: 3}", "reward_args must be a mapping of reward name"),
+    ('trl: {learning_rate: "fast"}', "trl.learning_rate must be a number"),
+    ("trl: {max_steps: 2.5}", "trl.max_steps must be an integer"),
+    ('trl: {bf16: "yes"}', "trl.bf16 must be true or false"),
+])
+def test_the_issue_examples(text, needle, rows, tmp_path):
+    path = _write(tmp_path, f"data: {{path: {rows}}}\n{text}\n")
+    _fails("grpo", path, needle=needle)
+
+
+@pytest.mark.parametrize("build,needle", [
+    ('{path: x, num_hard_negatives: "five"}', "data.build.num_hard_negatives must be an integer"),
+    ("{path: x, depth: 2.5}", "data.build.depth must be an integer"),
+    ("{path: x, negatives: 3}", "data.build: unknown key 'negatives'"),
+])
+def test_builder_keys_are_checked_with_the_recipe(build, needle, tmp_path):
+    _fails("sft", _write(tmp_path, f"data: {{build: {build}}}\n"), needle=needle)
+
+
+def test_an_empty_trl_section_is_fine(rows, tmp_path):
+    cfg = load_config("sft", _write(tmp_path, f"data: {{path: {rows}}}\ntrl:\n"))
+    assert cfg.trl == {} and cfg.reasoning is False
+
+
+@pytest.mark.parametrize("item,needle", [
+    ("trl.learning_rate=[1e-5", "does not parse as YAML"),
+    ("lora.r={", "does not parse as YAML"),
+    ("=5", "expected a key"),
+    ("lora..r=4", "expected a key"),
+    ("seed", "expected key=value"),
+])
+def test_set_values_that_do_not_parse(item, needle):
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
+        parse_overrides([item])
+
+
+def test_set_values_are_type_checked_too(rows, tmp_path):
+    path = _write(tmp_path, f"data: {{path: {rows}}}\n")
+    _fails("sft", path, ["reasoning=maybe"], "reasoning must be true or false")
+    _fails("sft", path, ["lora.r=four"], "lora.r must be an integer")
+
+
+def test_binary_non_utf8_and_empty_yaml(tmp_path):
+    binary = tmp_path / "model.safetensors.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" + bytes(range(256)))
+    _fails("sft", binary, needle="not a UTF-8 text file")
+    control = tmp_path / "control.yaml"
+    control.write_text("seed: 1\x07\n")
+    _fails("sft", control, needle="not valid YAML")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# only a comment\n")
+    _fails("sft", empty, needle="the recipe is empty")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    _fails("sft", listy, needle="expected a mapping of settings")
