@@ -84,14 +84,13 @@ def check_outputs(files: Iterable[PathLike | None] = (), folders: Iterable[PathL
         if path in seen:
             raise UserError(f"{shown}: given twice as an output (also as {seen[path]}); each output needs its own path")
         seen[path] = shown
+        for shown_in, real_in in ins:
+            if _same(path, real_in) or (real_in.is_dir() and path.is_file() and _inside(path, real_in)):
+                raise UserError(f"{shown}: would overwrite the input {shown_in}; write the output elsewhere")
         if path.is_dir():
             raise UserError(f"{shown}: is a folder; expected a file path to write")
-        if path.exists():
-            if _read_only(path.stat()):
-                raise UserError(f"{shown}: is read-only; choose another output path or make it writable")
-        for shown_in, real_in in ins:
-            if _same(path, real_in) or (real_in.is_dir() and path.exists() and _inside(path, real_in)):
-                raise UserError(f"{shown}: would overwrite the input {shown_in}; write the output elsewhere")
+        if path.exists() and _read_only(path.stat()):
+            raise UserError(f"{shown}: is read-only; choose another output path or make it writable")
         _check_writable_folder(path.parent, "a file", shown)
     for shown in folders:
         if shown is None:

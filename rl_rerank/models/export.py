@@ -60,12 +60,15 @@ def _publish(staging: Path, out: Path) -> list[str]:
             raise UserError(f"{out / rel}: is a folder where export writes a file; move it or choose another --out")
     for rel in written:
         target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / rel, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+        except OSError as exc:
+            raise UserError(f"{target}: cannot write it ({exc.strerror or exc})") from None
     for rel in sorted(set(old) - set(written)):
         target = out / rel
-        if ".." in Path(rel).parts or not target.is_file() or target.is_symlink():
-            continue
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not target.is_file() or target.is_symlink():
+            continue  # a manifest only ever names files inside `out`; anything else is not ours to delete
         target.unlink()
         if target.parent != out:
             with contextlib.suppress(OSError):  # only an emptied folder goes, never one holding other files

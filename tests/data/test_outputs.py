@@ -56,13 +56,16 @@ def test_read_only_file_and_folder(tmp_path):
 
 
 def test_a_file_system_that_refuses_writes():
-    """/sys refuses new files even for root here (the probe writes a nameless temp file, like a real write)."""
+    """sysfs refuses new files even for root although its folders carry write bits: the probe (a nameless
+    temp file, like a real write) catches what the mode bits do not (read-only mounts fail the same way)."""
+    folder = "/sys/kernel"
     try:
-        with tempfile.TemporaryFile(dir="/sys"):
-            pytest.skip("/sys accepts files on this machine")
+        with tempfile.TemporaryFile(dir=folder):
+            pytest.skip(f"{folder} accepts files on this machine")
     except OSError:
         pass
-    _refused("refuses new files", files=["/sys/run.trec"])
+    _refused("refuses new files", files=[f"{folder}/run.trec"])
+    _refused("refuses new files", folders=[f"{folder}/eval-out"])
 
 
 @pytest.mark.parametrize("how", ["same path", "relative path", "symlink", "hard link"])
