@@ -52,4 +52,5 @@ def read_qrels_auto(path: str | Path) -> Qrels:
         if len(line.split("\t")) == 3 or line.startswith("query-id"):
             return beir.read_qrels(path)
         return trec.read_qrels(path)
-    raise DataError(path, None, "no qrels lines (TREC 'qid 0 docid grade' or BEIR 'query-id<TAB>corpus-id<TAB>score'): the file is empty or blank")
+    raise DataError(path, None, "no qrels lines (TREC 'qid 0 docid grade' or BEIR "
+                                "'query-id<TAB>corpus-id<TAB>score'): the file is empty or blank")

@@ -123,7 +123,8 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirSplit:
     all_queries = read_queries(folder)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
-        raise DataError(qrels_path, None, f"qrels only for known queries; {len(missing)} unknown, e.g. {clip(missing[0])}")
+        raise DataError(qrels_path, None,
+                        f"qrels only for known queries; {len(missing)} unknown, e.g. {clip(missing[0])}")
     queries = {qid: q for qid, q in all_queries.items() if qid in qrels}
     return BeirSplit(queries, qrels)
 

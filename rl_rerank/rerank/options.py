@@ -51,7 +51,8 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fusion", choices=FUSION_METHODS, default="zscore", help="normalisation for --fusion-weight")
     g.add_argument("--fusion-weight", type=unit_float, default=0.0, help="weight of the first-stage score (0: off)")
     g = parser.add_argument_group("run")
-    g.add_argument("--batch-queries", type=positive_int, default=16, help="queries per engine batch and per cache write")
+    g.add_argument("--batch-queries", type=positive_int, default=16,
+                   help="queries per engine batch and per cache write")
     g.add_argument("--cache-dir", default=None, help="resume cache folder (default: $RL_RERANK_CACHE/rerank)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
     g.add_argument("--no-progress", action="store_true")

@@ -139,8 +139,9 @@ def parse_overrides(items: list[str] | None) -> dict:
         try:
             value = read_yaml(raw) if raw != "" else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {clip(item)}: the value does not parse as YAML "
-                              f"({clip(str(exc).splitlines()[0], quote=False)}); quote strings with ': ' in them") from None
+            first = clip(str(exc).splitlines()[0], quote=False)
+            raise ConfigError(f"--set {clip(item)}: the value does not parse as YAML ({first}); quote strings "
+                              f"with ': ' in them") from None
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})

@@ -48,7 +48,8 @@ def test_requests_via_datasets(dl20_dir):
 def test_bad_row_names_source_and_row(tmp_path):
     path = tmp_path / "ex.jsonl"
     na = '"excluded_ids": ["N/A"]'
-    path.write_text(f'{{"id": "1", "query": "q", "gold_ids": ["a"], {na}}}\n{{"id": "2", "query": "q", "gold_ids": [], {na}}}\n'
+    path.write_text(f'{{"id": "1", "query": "q", "gold_ids": ["a"], {na}}}\n'
+                    f'{{"id": "2", "query": "q", "gold_ids": [], {na}}}\n'
                     f'{{"id": "3", "query": null, "gold_ids": ["b"], {na}}}\n')  # fmt: skip
     with pytest.raises(DataError) as err:
         hf.bright_examples(path)

@@ -98,7 +98,8 @@ READERS: dict[str, tuple[str, Callable, Callable, set[str]]] = {
     "beir.iter_corpus": ("corpus.jsonl", w_corpus, lambda p: list(beir.iter_corpus(p)), ALL),
     "bright.read_examples": ("ex.jsonl.gz", w_examples, bright.read_examples, ALL | {"dup_query"}),
     "bright.iter_documents": ("docs.jsonl", w_documents, lambda p: list(bright.iter_documents(p)), ALL),
-    "rank_llm.read_hits_json": ("req.json", w_hits, rank_llm.read_requests, ALL | {"dup_query", "dup_doc", "nonfinite"}),
+    "rank_llm.read_hits_json": ("req.json", w_hits, rank_llm.read_requests,
+                                ALL | {"dup_query", "dup_doc", "nonfinite"}),
     "rank_llm.read_candidates_jsonl": ("req.jsonl", w_candidates, rank_llm.read_requests,
                                        ALL | {"dup_query", "dup_doc", "nonfinite"}),
 }

@@ -10,7 +10,7 @@ import typing
 import pytest
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.training.config import DataSection, GRPOStage, LoraSection, load_config, parse_overrides
+from rl_rerank.training.config import GRPOStage, SFTStage, load_config, parse_overrides
 
 
 @pytest.fixture()
@@ -38,30 +38,46 @@ def _fails(stage, path, overrides=None, needle=""):
 WRONG = {int: "forty-two", float: "fast", bool: "no", str: 5, dict: [1, 2]}
 
 
+def _walk(cls, prefix: str, stage: str, cases: dict, untyped: list) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        sub = next((a for a in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(a)), None)
+        if sub is not None:  # a nested section: its own fields, and the section itself must be a mapping
+            cases.setdefault(prefix + f.name, (stage, 5))
+            _walk(sub, prefix + f.name + ".", stage, cases, untyped)
+            continue
+        base = next((a for a in (tp, *typing.get_args(tp)) if a in WRONG), None)
+        if base is None:
+            untyped.append(prefix + f.name)
+        else:
+            cases.setdefault(prefix + f.name, (stage, WRONG[base]))
+
+
 def _cases():
-    cases = []
-    for prefix, cls in (("", GRPOStage), ("lora.", LoraSection), ("data.", DataSection)):
-        for f in dataclasses.fields(cls):
-            tp = typing.get_type_hints(cls)[f.name]
-            base = next((a for a in (tp, *typing.get_args(tp)) if a in WRONG), None)
-            if base is None:
-                continue  # Any (target_modules: checked by a rule) and nested sections (recursed)
-            cases.append(pytest.param(prefix + f.name, WRONG[base], id=prefix + f.name))
-    return cases
+    cases: dict = {}
+    untyped: list = []
+    for stage, cls in (("grpo", GRPOStage), ("sft", SFTStage)):
+        _walk(cls, "", stage, cases, untyped)
+    return [pytest.param(stage, key, value, id=key) for key, (stage, value) in cases.items()], sorted(set(untyped))
 
 
-CASES = _cases()
+CASES, UNTYPED = _cases()
 
 
-def test_every_typed_field_is_covered():
+def test_every_field_is_covered():
+    """Every recipe field (stage, lora, data, ranking sections) has a wrong-type case below; only
+    lora.target_modules (Any: 'all-linear' or a list, checked by its own rule) has no plain type."""
     names = {p.id for p in CASES}
-    assert {"reasoning", "seed", "trl", "rewards", "lora.r", "lora.dropout", "data.max_examples", "data.shuffle",
-            "docs_per_query", "group_by_query", "output_dir", "model", "paradigm_args", "resume"} <= names
-    assert len(CASES) == 24  # every field with a plain type (lora.target_modules: Any, checked by a rule)
+    assert {"reasoning", "seed", "trl", "rewards", "lora", "lora.r", "lora.dropout", "data.max_examples",
+            "data.shuffle", "docs_per_query", "group_by_query", "output_dir", "model", "paradigm_args",
+            "resume"} <= names
+    assert UNTYPED == ["lora.target_modules"]
+    assert len(CASES) >= 24
 
 
-@pytest.mark.parametrize("key,value", CASES)
-def test_wrong_type_names_file_key_and_type(key, value, rows, tmp_path):
+@pytest.mark.parametrize("stage,key,value", CASES)
+def test_wrong_type_names_file_key_and_type(stage, key, value, rows, tmp_path):
     path = _write(tmp_path, f"data: {{path: {rows}}}\n")
     node: dict = {}
     cur = node
@@ -69,7 +85,7 @@ def test_wrong_type_names_file_key_and_type(key, value, rows, tmp_path):
     for part in parts[:-1]:
         cur = cur.setdefault(part, {})
     cur[parts[-1]] = value
-    msg = _fails("grpo", path, node)
+    msg = _fails(stage, path, node)
     assert msg.startswith(f"{path}: {key} must be ") and "got" in msg
 
 
