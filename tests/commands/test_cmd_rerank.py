@@ -83,6 +83,28 @@ def test_rerank_scifact_trec_run_with_corpus(paradigm, tiny_model, scifact_run, 
     assert set(got) <= set(read_queries(queries))
 
 
+def test_trec_run_input_and_request_input_give_the_same_run(tiny_model, scifact_run, scifact_dir, tmp_path):
+    """Issue 11: with --top-k, a TREC run + corpus keeps its tail below the reranked head exactly like a request
+    file holding the same candidates does (it used to drop the tail)."""
+    from rl_rerank.data import build_requests, write_requests
+    from rl_rerank.data.beir import fetch_docs
+
+    run_path, queries = scifact_run
+    first = read_run(run_path)
+    requests = build_requests(first, fetch_docs(scifact_dir, {d for s in first.values() for d in s}),
+                              read_queries(queries), top_k=None)
+    req_path = tmp_path / "requests.jsonl"
+    write_requests(req_path, requests)
+    common = ["rerank", "--model", str(tiny_model), "--engine", "transformers", "--paradigm", "pointwise",
+              "--no-cache", *SMALL]
+    assert main(common + ["--input", str(req_path), "--output", str(tmp_path / "from_requests.trec")]) == 0
+    assert main(common + ["--input", str(run_path), "--corpus", str(scifact_dir), "--queries", str(queries),
+                          "--output", str(tmp_path / "from_run.trec")]) == 0
+    got = (tmp_path / "from_run.trec").read_text()
+    assert got == (tmp_path / "from_requests.trec").read_text()
+    assert len(got.splitlines()) == sum(len(d) for d in first.values()) == 30  # 3 queries x 10, tail kept
+
+
 class Interrupted(RuntimeError):
     pass
 
