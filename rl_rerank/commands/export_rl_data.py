@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_rerank.argtypes import any_int, unit_float
+
 HELP = "export a GRPO recipe's rows for verl (train.parquet + val.parquet, rewards via rl_rerank.rewards.verl)"
 
 
@@ -13,8 +15,8 @@ def add_arguments(parser) -> None:
                         help="override a recipe key, as for `rl-rerank rl`; repeatable")
     parser.add_argument("--format", choices=("verl",), default="verl", help="output layout (verl's RL parquet)")
     parser.add_argument("--out", required=True, help="folder to write: train.parquet, val.parquet, export.json")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of queries held out for validation")
-    parser.add_argument("--seed", type=int, default=None, help="validation split seed (default: the recipe's)")
+    parser.add_argument("--val-fraction", type=unit_float, default=0.1, help="share of queries held out for validation")
+    parser.add_argument("--seed", type=any_int, default=None, help="validation split seed (default: the recipe's)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
 
 
@@ -22,7 +24,10 @@ def run(args) -> int:
     from rl_rerank.training.config import load_config
     from rl_rerank.training.verl_data import check_out_dir, check_rewards, export_verl, split_queries
 
+    from rl_rerank.data.outputs import check_outputs
+
     out = Path(args.out)
+    check_outputs(folders=[out], inputs=[args.config])
     check_out_dir(out, args.overwrite)  # before the recipe's data is built
     split_queries([], args.val_fraction, 0)  # validates the fraction
     cfg = load_config("grpo", args.config, args.overrides)
