@@ -61,7 +61,8 @@ def test_shard_devices_parse():
 
 
 def test_shards_must_be_positive(tiny_model, dl20_four, tmp_path, capsys):
-    assert main(argv(tiny_model, dl20_four, tmp_path / "r.trec", tmp_path, extra=["--shards", "0"])) == 2
-    assert "--shards must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse's checked type (rl_rerank.argtypes): one line, exit 2
+        main(argv(tiny_model, dl20_four, tmp_path / "r.trec", tmp_path, extra=["--shards", "0"]))
+    assert exc.value.code == 2 and "--shards: expected an integer >= 1, got 0" in capsys.readouterr().err
     auto = [a if a != "transformers" else "auto" for a in argv(tiny_model, dl20_four, tmp_path / "r.trec", tmp_path)]
     assert main(auto + ["--ray"]) == 2 and "--ray needs an explicit --engine" in capsys.readouterr().err
