@@ -2,7 +2,7 @@
 
 Label scoring reads next-token distributions at the end of each prompt. Prompts that share a long token
 prefix (one query's pointwise prompts: system, instruction and query come first, the document last) compute
-that prefix once and run only their suffixes against its KV cache, in length-sorted batches.
+that prefix once and run only their suffixes against its KV cache, in batches sorted by length across queries.
 """
 
 from __future__ import annotations
@@ -79,6 +79,21 @@ def plan_prefix_groups(rows: Sequence[Sequence[int]], keep: int, min_prefix: int
     return groups[::-1], singles[::-1]
 
 
+def length_batches(items: list, lengths: list[int], max_rows: int, max_padding: float = 0.1) -> list[list]:
+    """Consecutive batches of length-sorted items, closed at max_rows or before padding would exceed
+    `max_padding` of the batch's tokens (a few more, smaller forwards beat computing pad tokens)."""
+    out, cur, total = [], [], 0
+    for item, n in zip(items, lengths):
+        if cur and (len(cur) >= max_rows or n * (len(cur) + 1) - total - n > max_padding * n * (len(cur) + 1)):
+            out.append(cur)
+            cur, total = [], 0
+        cur.append(item)
+        total += n
+    if cur:
+        out.append(cur)
+    return out
+
+
 class TransformersEngine(Engine):
     """Batched (sorted by length) inference under torch.no_grad; LoRA adapters through peft.
 
@@ -153,41 +168,55 @@ class TransformersEngine(Engine):
             dist[text] = dist.get(text, 0.0) + p
         return dist
 
-    def _run_group(self, rows: list[list[int]], members: list[int], plen: int, keep: int, out: list) -> bool:
-        """Prefix once (batch 1), then the members' suffixes in length-sorted batches against copies of its
-        KV cache; left padding sits between prefix and suffix, so positions are passed explicitly.
+    def _run_groups(self, rows: list[list[int]], groups: list[tuple[int, list[int]]], keep: int, out: list) -> bool:
+        """All groups' prefixes in one left-padded forward, then every member's suffix, sorted by length
+        across groups (little padding), in batches against its own prefix's cache rows. Positions are passed
+        explicitly (the unpadded ones), since padding sits before each prefix and between prefix and suffix.
         False (nothing computed) when the model's cache is not a plain per-layer key/value cache."""
         import torch
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
 
-        prefix = torch.tensor([rows[members[0]][:plen]], dtype=torch.long, device=self.device)
-        cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        pad_id = self._pad_id()
+        pmax = max(p for p, _ in groups)
+        ids = torch.full((len(groups), pmax), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(groups), pmax), dtype=torch.long)
+        pos = torch.zeros((len(groups), pmax), dtype=torch.long)
+        for g, (p, members) in enumerate(groups):
+            ids[g, pmax - p:] = torch.tensor(rows[members[0]][:p], dtype=torch.long)
+            mask[g, pmax - p:] = 1
+            pos[g, pmax - p:] = torch.arange(p)
+        cache = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                           position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1).past_key_values
         layers = getattr(cache, "layers", None)
         if not layers or any(type(layer) is not DynamicLayer for layer in layers):
             kinds = sorted({type(layer).__name__ for layer in layers or []}) or [type(cache).__name__]
             self.reuse_off = f"cache layers {', '.join(kinds)} (only full-attention DynamicLayer is reused)"
             return False
         kv = [(layer.keys, layer.values) for layer in layers]
-        pad_id = self._pad_id()
-        for batch in self._batches(rows, members):
-            suffixes = [rows[i][plen:] for i in batch]
-            b, width = len(batch), max(len(s) for s in suffixes)
-            ids = torch.full((b, width), pad_id, dtype=torch.long)
-            mask = torch.zeros((b, plen + width), dtype=torch.long)
-            mask[:, :plen] = 1
-            pos = torch.full((b, width), plen, dtype=torch.long)
-            for r, suf in enumerate(suffixes):
-                ids[r, width - len(suf):] = torch.tensor(suf, dtype=torch.long)
-                mask[r, plen + width - len(suf):] = 1
-                pos[r, width - len(suf):] = torch.arange(plen, plen + len(suf))
-            batch_cache = DynamicCache(ddp_cache_data=[(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1))
+        items = sorted(((i, g) for g, (_, members) in enumerate(groups) for i in members),
+                       key=lambda item: len(rows[item[0]]) - groups[item[1]][0])
+        for batch in length_batches(items, [len(rows[i]) - groups[g][0] for i, g in items], self.batch_size):
+            suffixes = [rows[i][groups[g][0]:] for i, g in batch]
+            b, width = len(batch), max(len(x) for x in suffixes)
+            rows_of = torch.tensor([g for _, g in batch], dtype=torch.long)
+            sids = torch.full((b, width), pad_id, dtype=torch.long)
+            smask = torch.zeros((b, pmax + width), dtype=torch.long)
+            smask[:, :pmax] = mask[rows_of]
+            spos = torch.zeros((b, width), dtype=torch.long)
+            for r, ((_, g), suf) in enumerate(zip(batch, suffixes)):
+                p = groups[g][0]
+                sids[r, width - len(suf):] = torch.tensor(suf, dtype=torch.long)
+                smask[r, pmax + width - len(suf):] = 1
+                spos[r, width - len(suf):] = torch.arange(p, p + len(suf))
+            dev_rows = rows_of.to(self.device)
+            batch_cache = DynamicCache(ddp_cache_data=[(k.index_select(0, dev_rows), v.index_select(0, dev_rows))
                                                        for k, v in kv])
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                position_ids=pos.to(self.device), past_key_values=batch_cache, use_cache=True,
+            logits = self.model(input_ids=sids.to(self.device), attention_mask=smask.to(self.device),
+                                position_ids=spos.to(self.device), past_key_values=batch_cache, use_cache=True,
                                 logits_to_keep=keep).logits
-            self._store(out, batch, logits)
-        self.counter.reused_tokens += plen * (len(members) - 1)
+            self._store(out, [i for i, _ in batch], logits)
+        self.counter.reused_tokens += sum(p * (len(members) - 1) for p, members in groups)
         return True
 
     def _last_positions(self, rows: list[list[int]], keep: int) -> list[tuple[list, list]]:
@@ -203,10 +232,12 @@ class TransformersEngine(Engine):
             if len(rows) > 1 and self.reuse_off != "disabled":
                 self.counter.reuse_fallbacks += len(rows)
         with torch.no_grad():
-            for plen, members in groups:
-                if self.reuse_off is not None or not self._run_group(rows, members, plen, keep, out):
-                    singles.extend(members)
-                    self.counter.reuse_fallbacks += len(members)
+            for start in range(0, len(groups), 64):  # bounded prefix batches for very large calls
+                chunk = groups[start:start + 64]
+                if self.reuse_off is not None or not self._run_groups(rows, chunk, keep, out):
+                    for _, members in chunk:
+                        singles.extend(members)
+                        self.counter.reuse_fallbacks += len(members)
             for batch in self._batches(rows, singles):
                 input_ids, mask, _ = self._pad([rows[i] for i in batch])
                 # logits_to_keep: only the last positions go through the LM head (the vocab-sized matmul)

@@ -235,3 +235,12 @@ def test_cuda_without_gpu_is_one_line(tiny_model, dl20_dir, tmp_path, capsys):
                  "--input", str(dl20_dir / "bm25-top100.json"), "--output", str(tmp_path / "r.trec"),
                  "--no-progress", "--no-cache"]) == 2
     assert "--device cuda: torch sees no GPU" in capsys.readouterr().err
+
+
+def test_length_batches_bound_padding():
+    from rl_rerank.engines.transformers_engine import length_batches
+
+    lengths = [10, 10, 10, 11, 20, 20, 40]
+    got = length_batches(list("abcdefg"), lengths, max_rows=3)
+    assert got == [["a", "b", "c"], ["d"], ["e", "f"], ["g"]]  # 11 after 10s is fine, but the batch is full
+    assert length_batches(list("abc"), [5, 5, 9], max_rows=8, max_padding=1.0) == [["a", "b", "c"]]
