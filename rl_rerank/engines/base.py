@@ -45,6 +45,10 @@ class TokenCounter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
+    #: prompt tokens read from a shared prefix's KV cache instead of being recomputed (transformers engine)
+    reused_tokens: int = 0
+    #: prompts that shared a prefix with others but were computed in full (prefix too short, model unsupported)
+    reuse_fallbacks: int = 0
 
     def add(self, prompt: int, completion: int) -> None:
         self.prompt_tokens += prompt

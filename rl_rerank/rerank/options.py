@@ -25,7 +25,10 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--adapter", default=None, help="LoRA adapter folder (openai engine: the served LoRA name)")
     g.add_argument("--engine", choices=("auto",) + ENGINES, default="auto",
                    help="auto: vllm when a GPU and vLLM are present, else transformers")
-    g.add_argument("--dtype", default=None, help="float32 / bfloat16 (default: float32 on CPU)")
+    g.add_argument("--dtype", default=None, help="float32 / bfloat16 (transformers default: bfloat16 on a GPU, "
+                                                 "float32 on CPU; vllm default: the model's)")
+    g.add_argument("--device", default=None, help="transformers engine: cpu, cuda, cuda:1 ... (default: cuda when "
+                                                  "available, else cpu)")
     g.add_argument("--batch-size", type=positive_int, default=8, help="transformers engine batch size")
     g.add_argument("--base-url", default=None, help="openai engine: server URL (default $OPENAI_BASE_URL)")
     g.add_argument("--tokenizer", default=None, help="openai engine: the served model's tokenizer (hub id or "
@@ -77,7 +80,7 @@ def build_engine(args):
     name = engine_name(args)
     kwargs: dict = {}
     if name == "transformers":
-        kwargs.update(batch_size=args.batch_size, dtype=args.dtype or "float32")
+        kwargs.update(batch_size=args.batch_size, dtype=args.dtype, device=args.device)
     elif name == "vllm":
         kwargs.update(dtype=args.dtype, max_model_len=args.max_model_len, seed=args.seed)
     else:
@@ -115,12 +118,23 @@ def model_identity(args) -> str | None:
     return resolve_model(args.model)
 
 
+def key_dtype(args) -> str | None:
+    """The dtype the cache key records: as given, else the transformers engine's default where it is not the
+    CPU's float32 (None keeps keys of CPU runs from before --device unchanged; bf16 scores differ)."""
+    if args.dtype or engine_name(args) != "transformers":
+        return args.dtype
+    from rl_rerank.engines.transformers_engine import default_dtype, resolve_device
+
+    dtype = default_dtype(resolve_device(getattr(args, "device", None)))
+    return None if dtype == "float32" else dtype
+
+
 def open_cache(args, paradigm, settings: StrategySettings) -> tuple[str, ResultCache | None]:
     name = engine_name(args)
     adapter = None if name == "openai" else args.adapter
     # Batch sizes are keyed, not ignored: a different batch pads prompts differently and moves scores by
     # ~1e-7, enough to swap near-ties, so only a run with the same batching reuses cached scores.
-    engine_settings = {"dtype": args.dtype, "served_adapter": args.adapter if name == "openai" else None,
+    engine_settings = {"dtype": key_dtype(args), "served_adapter": args.adapter if name == "openai" else None,
                        "batch_queries": args.batch_queries,
                        "batch_size": args.batch_size if name == "transformers" else None,
                        "max_model_len": args.max_model_len if name == "vllm" else None}
