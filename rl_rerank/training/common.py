@@ -195,7 +195,10 @@ def load_policy(cfg: StageBase, want_peft_config: bool):
     extra = {}
     if cfg.quantization and has_gpu():  # bitsandbytes places quantized weights at load time: one GPU per rank
         extra["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
-    spec = ModelSpec(model=base, adapter=adapter, dtype=cfg.dtype, quantization=cfg.quantization, extra=extra)
+    # device=None: a training load never places the model; the Trainer (DDP) or DeepSpeed (ZeRO-3 partitions at
+    # load time) does, and bitsandbytes places quantized weights through device_map above.
+    spec = ModelSpec(model=base, adapter=adapter, dtype=cfg.dtype, quantization=cfg.quantization, extra=extra,
+                     device=None)
     peft_config = None
     if adapter is None and lora is not None and cfg.quantization is None and want_peft_config:
         model, tokenizer = load_model(spec, lora=None, trainable=True)
