@@ -35,9 +35,11 @@ def run(args) -> int:
     from rl_rerank.eval.report import markdown_table, write_report
     from rl_rerank.paths import shared_data_dir
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_name, open_cache, run_options,
-                                        strategy_settings)
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, engine_args, engine_name, open_cache,
+                                        run_options, strategy_settings)
 
+    if not args.no_rerank:
+        engine_args(args)  # bad engine options fail before the benchmarks load
     out = Path(args.out)
     src = Sources(data_dir=Path(args.data_dir) if args.data_dir else shared_data_dir(),
                   first_stage=Path(args.first_stage) if args.first_stage else None, k=max(args.first_stage_k, args.top_k or 0, 1),
