@@ -86,14 +86,21 @@ def _read_rows(path: str):
 
 def load_rows(stage: str, cfg: StageBase):
     """The training rows as a datasets.Dataset: a prebuilt file, or built by rl_rerank.training.data."""
+    return load_rows_once(stage, cfg)[0]
+
+
+def load_rows_once(stage: str, cfg: StageBase):
+    """(rows, how): how is "file" (prebuilt rows), "built" (this process built them) or "cache" (another
+    process or an earlier run built them: see training/datacache.py)."""
     from rl_rerank.training import data as builders
 
     if cfg.data.path is not None:
         if builders.is_built_jsonl(cfg.data.path):
-            return builders.read_built(cfg.data.path)  # validates every row, DataError with file:line
-        return _read_rows(cfg.data.path)
+            return builders.read_built(cfg.data.path), "file"  # validates every row, DataError with file:line
+        return _read_rows(cfg.data.path), "file"
     from rl_rerank.models import load_tokenizer
     from rl_rerank.paradigms import get_paradigm
+    from rl_rerank.training.datacache import built_once, cache_key
 
     paradigm = get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)
     build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}
@@ -103,7 +110,8 @@ def load_rows(stage: str, cfg: StageBase):
         build.setdefault("docs_per_query", cfg.docs_per_query)
     build.setdefault("tokenizer", load_tokenizer(resolve_base_model(cfg.model)))
     fn = builders.build_sft_dataset if stage == "sft" else builders.build_grpo_dataset
-    return fn(paradigm, **build)
+    key = cache_key(stage, build, cfg.paradigm, cfg.paradigm_args, build["tokenizer"])
+    return built_once(key, lambda: fn(paradigm, **build))
 
 
 def check_rows(stage: str, ds, where: str) -> dict:
@@ -144,8 +152,9 @@ def data_hash(ds) -> str:
 
 def prepare_rows(stage: str, cfg: StageBase, where: str):
     """Load, check, shuffle and cut the rows. Runs before any model is loaded so data errors come first."""
-    ds = load_rows(stage, cfg)
+    ds, how = load_rows_once(stage, cfg)
     info = check_rows(stage, ds, where)
+    info["rows_from"] = how
     if cfg.data.shuffle:
         ds = ds.shuffle(seed=cfg.seed)
     if cfg.data.max_examples is not None:
@@ -243,6 +252,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def peak_gpu_gib() -> float | None:
+    """Peak memory torch allocated on this process's GPU (None without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+
+
 def versions() -> dict:
     import importlib.metadata as md
 
@@ -297,6 +315,7 @@ def base_card(stage: str, cfg: StageBase, data_info: dict, trainer, started: flo
         "train_runtime_s": train_metrics.get("train_runtime", elapsed),
         "seconds_per_step": round(train_metrics.get("train_runtime", elapsed) / steps_run, 3),
         "peak_rss_mb_rank0": round(peak_rss_mb(), 1),
+        "peak_gpu_gib_rank0": peak_gpu_gib(),
         "world_size": trainer.args.world_size,
         "device": str(trainer.args.device),
         "versions": versions(),
