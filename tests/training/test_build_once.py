@@ -19,7 +19,8 @@ from rl_rerank.training.common import data_hash, load_rows_once
 from rl_rerank.training.config import load_config
 
 cfg = load_config("grpo", sys.argv[1], {"model": sys.argv[2], "output_dir": sys.argv[3],
-                                        "data": {"build": {"path": sys.argv[4], "max_queries": 4}}})
+                                        "data": {"build": {"path": sys.argv[4], "max_queries": 4}}},
+                  require_init=False)
 ds, how = load_rows_once("grpo", cfg)
 rank = os.environ.get("RANK", "0")
 with open(os.path.join(sys.argv[3], f"rank{rank}.json"), "w") as fh:

@@ -5,6 +5,7 @@ all give byte-identical chat messages when they share the paradigm settings, for
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 
@@ -47,6 +48,10 @@ class Spy(TransformersEngine):
     def next_token_dists(self, prompts, assistant_texts):
         self.prompts += [json.dumps(p) for p in prompts]
         return super().next_token_dists(prompts, assistant_texts)
+
+    def dists_at_points(self, prompts, prefixes, points):
+        self.prompts += [json.dumps(p) for p in prompts]
+        return super().dists_at_points(prompts, prefixes, points)
 
 
 def rerank_prompts(tiny_model, paradigm_name: str, requests: list[Request], reasoning: bool, **strategy) -> set:
@@ -132,13 +137,16 @@ def test_sft_and_rerank_prompts_are_identical(paradigm, tiny_model, scifact_dir,
                   for c in list(p.candidates) + list(p.docs.values())}
     queries = {p.query.qid: p.query for p in load_pools(DataSource(str(scifact_dir), max_queries=2, depth=20)).queries}
     for row in rows[:3]:
-        target = [docs_by_id[d] for d in row["docids"]]
+        # first-stage ranks in the row's order: the runner orders candidates by rank before the strategy
+        target = [dataclasses.replace(docs_by_id[d], rank=i + 1, score=float(100 - i))
+                  for i, d in enumerate(row["docids"])]
         if paradigm == "groupwise":  # hand the strategy the order its seeded shuffle turns into the row's order
             perm = list(range(len(target)))
             random.Random(f"0:{row['qid']}:0").shuffle(perm)
             given = [None] * len(target)
             for i, j in enumerate(perm):
                 given[j] = target[i]
+            given = [dataclasses.replace(c, rank=i + 1, score=float(100 - i)) for i, c in enumerate(given)]
             got = rerank_prompts(tiny_model, paradigm, [Request(queries[row["qid"]], given)], True,
                                  group_size=len(target))
         else:
