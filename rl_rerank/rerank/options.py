@@ -10,14 +10,13 @@ from pathlib import Path
 
 from rl_rerank.engines.factory import ENGINES, make_engine
 from rl_rerank.errors import UserError
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 from rl_rerank.paths import cache_dir
 from rl_rerank.rerank.cache import ResultCache, config_key
 from rl_rerank.rerank.fusion import FUSION_METHODS
 from rl_rerank.rerank.runner import RunOptions, cache_file
 from rl_rerank.rerank.strategies import REASONING_TOKENS, StrategySettings, docs_per_prompt, new_tokens
 
-DEFAULT_MAX_DOC_TOKENS = 256
-DEFAULT_MAX_PROMPT_TOKENS = 4096
 # Tokens beyond prompt + completion: pointwise reasoning scoring re-reads prompt + reasoning + the answer prefix.
 CONTEXT_MARGIN = 16
 VLLM_ONLY = ("tensor_parallel_size", "gpu_memory_utilization", "max_num_seqs", "max_model_len")
