@@ -13,7 +13,8 @@ from rl_rerank.training.config import load_config
 from rl_rerank.training.geometry import grpo_geometry, sft_geometry
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPES = sorted(p.relative_to(REPO) for p in REPO.glob("configs/*/*.yaml"))
+# rl-rerank recipes (the *-verl.yaml files are verl's own configs, launched by launch/verl.sh)
+RECIPES = sorted(p.relative_to(REPO) for p in REPO.glob("configs/*/*.yaml") if "verl" not in p.name)
 PROCESSES = (1, 2, 8)
 LEADS = {"demo", "smollm2-dl"}  # the lead's CPU demo / experiment recipes: TRL's own batch on one process
 
