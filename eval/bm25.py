@@ -135,9 +135,11 @@ class BM25Index:
         exclude: Mapping[str, Iterable[str]] | None = None,
         batch_size: int = 64,
         progress: bool = True,
+        n_threads: int = -1,
     ) -> Run:
         """Top-k per query (documents with a positive score only). Ids in `exclude[qid]` are dropped and
-        replaced by the next best, so each query still gets k results (BRIGHT's protocol)."""
+        replaced by the next best, so each query still gets k results (BRIGHT's protocol). `n_threads=-1`:
+        every core scores queries of a batch in parallel."""
         items = _query_items(queries)
         exclude = {q: set(v) for q, v in (exclude or {}).items() if v}
         run: Run = {}
@@ -147,7 +149,7 @@ class BM25Index:
             ids = self.tokenizer.tokenize([t for _, t in batch], update_vocab=False, show_progress=False)
             extra = max((len(exclude.get(q, ())) for q, _ in batch), default=0)
             depth = min(self.num_docs, k + extra)
-            docs, scores = self.retriever.retrieve(ids, k=depth, show_progress=False, n_threads=0)
+            docs, scores = self.retriever.retrieve(ids, k=depth, show_progress=False, n_threads=n_threads)
             for (qid, _), row_docs, row_scores in zip(batch, docs, scores):
                 drop = exclude.get(qid, ())
                 ranked: dict[str, float] = {}

@@ -11,12 +11,25 @@ def add_stage_arguments(parser, example: str) -> None:
     parser.add_argument("--resume", action="store_true", default=None,
                         help="resume from the last checkpoint in output_dir (default: automatic when one exists)")
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the recipe, print the batch geometry and build a data sample; no model loads")
+    parser.add_argument("--num-processes", type=int, nargs="+", default=None, metavar="N",
+                        help="--dry-run: process counts to show the geometry for (default: this run's, else 1)")
+    parser.add_argument("--sample-queries", type=int, default=16,
+                        help="--dry-run: queries in the data sample (default 16)")
 
 
 def run_stage(stage: str, args) -> int:
     """Validate the config (before any model loads), train, and end a multi-process run cleanly."""
     from rl_rerank.training.common import finish_distributed
     from rl_rerank.training.config import load_config
+
+    if args.dry_run:
+        from rl_rerank.training.dryrun import dry_run
+        from rl_rerank.training.geometry import world_size
+
+        dry_run(stage, args.config, args.overrides, args.num_processes or [world_size()], args.sample_queries)
+        return 0
 
     from rl_rerank.data.outputs import check_outputs
 

@@ -72,12 +72,14 @@ def run(args) -> int:
     from rl_rerank.eval.report import markdown_table, set_statistics, test_sentences, write_report
     from rl_rerank.paths import shared_data_dir
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
-                                        reranker_inputs, run_options, strategy_settings)
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_args, engine_name,
+                                        open_cache, reranker_inputs, run_options, strategy_settings)
 
     from rl_rerank.data.outputs import check_outputs
     from rl_rerank.eval.metrics import check_measures
 
+    if not args.no_rerank:
+        engine_args(args)  # bad engine options fail before the benchmarks load
     out = Path(args.out)
     check_measures(args.measures)
     inputs = [args.data_dir, args.first_stage, args.bright_docs] + ([] if args.no_rerank else reranker_inputs(args))

@@ -10,6 +10,7 @@ import sys
 import yaml
 
 from rl_rerank.argtypes import any_int, non_negative_float, positive_int, unit_float
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 
 HELP = "label training data with a teacher model (k sampled scores with consensus, or filtered permutations)"
 
@@ -44,7 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lab.add_argument("--paradigm", default="pointwise", choices=["pointwise", "listwise"])
     lab.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=True,
                      help="ask the teacher to reason first and keep its reasoning (default on)")
-    lab.add_argument("--max-doc-tokens", type=positive_int, default=256)
+    lab.add_argument("--max-doc-tokens", type=positive_int, default=DEFAULT_MAX_DOC_TOKENS,
+                     help="use the SFT recipe's paradigm_args.max_doc_tokens, so teacher and student see one prompt")
+    lab.add_argument("--max-prompt-tokens", type=positive_int, default=DEFAULT_MAX_PROMPT_TOKENS,
+                     help="use the SFT recipe's paradigm_args.max_prompt_tokens (same reason)")
     lab.add_argument("--samples", type=positive_int, default=3, help="samples per pair/window (default 3, ERank)")
     lab.add_argument("--temperature", type=non_negative_float, default=0.7)
     lab.add_argument("--max-new-tokens", type=positive_int, default=1024)
@@ -114,7 +118,8 @@ def run(args) -> int:
     from rl_rerank.models import load_tokenizer, resolve_model
     from rl_rerank.paradigms import get_paradigm
 
-    paradigm = get_paradigm(args.paradigm, reasoning=args.reasoning, max_doc_tokens=args.max_doc_tokens)
+    paradigm = get_paradigm(args.paradigm, reasoning=args.reasoning, max_doc_tokens=args.max_doc_tokens,
+                            max_prompt_tokens=args.max_prompt_tokens)
     engine_kwargs = _pairs(args.engine_arg, "--engine-arg")
     if args.base_url:
         engine_kwargs["base_url"] = args.base_url

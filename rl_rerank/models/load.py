@@ -34,7 +34,7 @@ class ModelSpec:
     model: str | None = None  # hub id or path; None -> embedded SmolLM2
     adapter: str | None = None  # LoRA adapter folder to apply on top
     dtype: str = "float32"
-    device: str = "cpu"
+    device: str | None = "cpu"  # None: leave placement to the caller (training: the Trainer / DeepSpeed place it)
     quantization: str | None = None  # None, "4bit" (QLoRA / NF4) or "8bit"
     extra: dict = field(default_factory=dict)
 
@@ -76,6 +76,16 @@ def disable_cpu_4bit_repacking(model) -> int:
     return n
 
 
+def zero3_enabled() -> bool:
+    """True inside a DeepSpeed ZeRO-3 run: from_pretrained has already partitioned the weights
+    (deepspeed.zero.Init), and moving the placeholders would send single-parameter modules elsewhere."""
+    try:
+        from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(is_deepspeed_zero3_enabled())
+
+
 def load_tokenizer(model: str | None):
     from transformers import AutoTokenizer
 
@@ -101,10 +111,10 @@ def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: boo
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if qconfig is None:
-        model.to(spec.device)
-    else:
+    if qconfig is not None:
         disable_cpu_4bit_repacking(model)
+    elif spec.device is not None and not zero3_enabled():
+        model.to(spec.device)
     tokenizer = load_tokenizer(spec.model)
     if spec.adapter:
         from peft import PeftModel

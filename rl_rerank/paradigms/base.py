@@ -15,6 +15,11 @@ from rl_rerank.data.types import Candidate, Query
 
 ParseStatus = Literal["ok", "repaired", "failed"]
 
+# One set of prompt budgets for every path that builds prompts (label, training data, rerank), so the same query
+# and documents give the same prompt wherever no recipe says otherwise.
+DEFAULT_MAX_DOC_TOKENS = 256
+DEFAULT_MAX_PROMPT_TOKENS = 4096
+
 
 @dataclass
 class Parsed:
@@ -69,8 +74,8 @@ class Paradigm(ABC):
     #: True when one prompt holds exactly one document (pointwise); False for windows/sets/groups.
     single_document: bool = False
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = 256,
-                 max_prompt_tokens: int = 2048):
+    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         self.reasoning = reasoning
         self.template_path = template  # None -> packaged default in paradigms/templates/
         self.max_doc_tokens = max_doc_tokens

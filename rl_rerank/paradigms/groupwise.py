@@ -15,7 +15,7 @@ import re
 from typing import Any, Sequence
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import Parsed
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed
 from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, to_int, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
@@ -60,8 +60,8 @@ def _json_candidates(content: str) -> list[tuple[str, str]]:
 class Groupwise(MultiDocParadigm):
     name = "groupwise"
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = 256,
-                 max_prompt_tokens: int = 2048, max_score: int = 10):
+    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10):
         if not isinstance(max_score, int) or max_score < 1:
             raise ConfigError(f"groupwise max_score must be an integer >= 1, got {max_score!r}")
         self.max_score = max_score

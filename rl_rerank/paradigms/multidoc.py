@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rl_rerank.data.types import Candidate, Query
-from rl_rerank.paradigms.base import Paradigm
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm
 from rl_rerank.paradigms.common import TokenCounter, fit_prompt, instruction_text, load_template, special_strings
 
 
@@ -17,8 +17,8 @@ def doc_block(texts: Sequence[str]) -> str:
 class MultiDocParadigm(Paradigm):
     """Listwise, setwise and groupwise prompts: query plus labelled documents, fitted to the token budget."""
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = 256,
-                 max_prompt_tokens: int = 2048):
+    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
         self.template = load_template(self.name, template, required=("query", "documents"))
 

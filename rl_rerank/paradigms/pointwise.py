@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import Paradigm, Parsed
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed
 from rl_rerank.paradigms.common import (TokenCounter, fit_prompt, first_number, instruction_text, join_notes,
                                         leading_zeros, load_template, special_strings, split_tags, to_int,
                                         wrap_target)
@@ -27,8 +27,8 @@ class Pointwise(Paradigm):
     name = "pointwise"
     single_document = True
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = 256,
-                 max_prompt_tokens: int = 2048, max_score: int = 10, score_mode: str = "erank"):
+    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10, score_mode: str = "erank"):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
         if not isinstance(max_score, int) or max_score < 1:
             raise ConfigError(f"pointwise max_score must be an integer >= 1, got {max_score!r}")

@@ -20,6 +20,11 @@ from rl_rerank.engines.base import Engine, GenerationSettings
 from rl_rerank.paradigms.base import Paradigm, Parsed, ParseStats
 
 
+# Default reasoning budget at inference: at least the smallest GRPO training budget of the shipped recipes
+# (max_completion_length 1024); `rerank --adapter` raises it to the budget the adapter was trained with.
+REASONING_TOKENS = 1024
+
+
 @dataclass
 class StrategySettings:
     """Everything (besides model and paradigm) that changes a reranked score: part of the cache key."""
@@ -32,6 +37,7 @@ class StrategySettings:
     repeats: int = 2  # groupwise reshuffled repeats
     seed: int = 0
     max_new_tokens: int | None = None  # None -> by paradigm and reasoning (see new_tokens)
+    reasoning_tokens: int = REASONING_TOKENS  # room for <think> before the answer (>= the training budget)
     temperature: float = 0.0
 
     def as_dict(self) -> dict:
@@ -61,7 +67,13 @@ def new_tokens(paradigm: Paradigm, settings: StrategySettings, num_docs: int) ->
     if settings.max_new_tokens:
         return settings.max_new_tokens
     answer = {"listwise": 8 + 5 * num_docs, "groupwise": 10 + 8 * num_docs}.get(paradigm.name, 24)
-    return answer + (768 if paradigm.reasoning else 0)
+    return answer + (settings.reasoning_tokens if paradigm.reasoning else 0)
+
+
+def docs_per_prompt(paradigm: Paradigm, settings: StrategySettings) -> int:
+    """The most documents one prompt of this paradigm holds under these settings."""
+    return {"listwise": settings.window, "setwise": settings.set_size,
+            "groupwise": settings.group_size}.get(paradigm.name, 1)
 
 
 def _gen(engine: Engine, prompts, paradigm, settings, num_docs: int):

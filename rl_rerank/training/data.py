@@ -32,6 +32,7 @@ from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import ConfigError, DataError, UserError
 from rl_rerank.rewards.grades import grade_to_score
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
 from rl_rerank.training.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class BuildSettings:
     paradigm: str = field(default="pointwise", metadata={"help": f"one of {PARADIGMS}"})
     mode: str = field(default="sft", metadata={"help": "sft (prompt + completion) or grpo (prompt + reward columns)"})
     reasoning: bool = field(default=False, metadata={"help": "ask for <think> reasoning in prompts and targets"})
-    max_doc_tokens: int = field(default=256, metadata={"help": "documents truncated to this many tokens"})
+    max_doc_tokens: int = field(default=DEFAULT_MAX_DOC_TOKENS, metadata={"help": "documents truncated to this many tokens"})
     seed: int = field(default=0, metadata={"help": "seed for every random choice"})
     shuffle: bool = field(default=True, metadata={
         "help": "shuffle row order (pointwise GRPO: query order only) and document positions in sets/groups"})

@@ -71,7 +71,7 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
 
 
 def check_grouping(cfg: GRPOStage, ds, where: str) -> dict:
-    """Query grouping: the rows must come in whole queries and the batch geometry must fit on every process."""
+    """Query grouping: the rows must come in whole queries (the batch geometry is checked by geometry.py)."""
     needs = [n for n in cfg.rewards if n in QUERY_GROUP_REWARDS]
     if needs and not cfg.group_by_query:
         raise ConfigError(f"{where}: reward {needs[0]!r} ranks all documents of a query together; "
@@ -84,16 +84,7 @@ def check_grouping(cfg: GRPOStage, ds, where: str) -> dict:
     if len(groups) < cfg.queries_per_generation:
         raise ConfigError(f"{where}: only {len(groups)} queries have exactly docs_per_query={cfg.docs_per_query} "
                           f"rows (row counts of the others: {dropped}); set docs_per_query to the rows per query")
-    g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device = int(cfg.trl.get("per_device_train_batch_size", 8))
-    gen_batch = cfg.queries_per_generation * cfg.docs_per_query * g
-    if gen_batch % (per_device * world):
-        raise ConfigError(f"{where}: generation batch {cfg.queries_per_generation} queries x {cfg.docs_per_query} "
-                          f"docs x {g} rollouts = {gen_batch} is not divisible by per_device_train_batch_size "
-                          f"{per_device} x {world} processes; change per_device_train_batch_size or "
-                          f"queries_per_generation")
-    info = {"query_groups": len(groups), "queries_dropped_by_size": dropped, "generation_batch_size": gen_batch}
+    info = {"query_groups": len(groups), "queries_dropped_by_size": dropped}
     if "label" in ds.column_names:
         labels = ds["label"]
         info["query_groups_without_positive"] = sum(1 for rows in groups if not any(labels[i] > 0 for i in rows))
@@ -118,14 +109,26 @@ def attach_reference(cfg: GRPOStage, ds):
                 "mean": round(sum(read) / max(1, len(read)), 4)}
 
 
-def build_grpo_args(cfg: GRPOStage):
+def generation_units(cfg: GRPOStage, ds) -> int:
+    """What one epoch holds: whole query groups (group_by_query) or prompts (rows)."""
+    if cfg.group_by_query:
+        return len(query_groups(ds["qid"], cfg.docs_per_query)[0])
+    return len(ds)
+
+
+def build_grpo_args(cfg: GRPOStage, processes: int | None = None, units: int | None = None):
+    """GRPOConfig with the geometry (micro-batch, accumulation, generation batch, steps) for `processes`."""
     from trl import GRPOConfig
 
-    extra = dict(GRPO_DEFAULTS)
-    if cfg.group_by_query:
-        g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
-        extra["generation_batch_size"] = cfg.queries_per_generation * cfg.docs_per_query * g
-    return GRPOConfig(**trl_kwargs(cfg, extra))
+    from rl_rerank.training.geometry import grpo_geometry, world_size
+
+    geo = grpo_geometry(cfg, processes or world_size(), units, where=cfg.output_dir)
+    kwargs = trl_kwargs(cfg, dict(GRPO_DEFAULTS))
+    kwargs.update(geo.trl_overrides())
+    if geo.depends_on_processes:
+        kwargs.pop("generation_batch_size", None)
+    args = GRPOConfig(**kwargs)
+    return args, geo
 
 
 def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, callbacks: list | None = None) -> Path:
@@ -135,7 +138,7 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
     data_info.update(check_grouping(cfg, ds, where))
     ds, data_info["reference"] = attach_reference(cfg, ds)
     funcs, weights = build_rewards(cfg, reward_funcs)
-    args = build_grpo_args(cfg)
+    args, geo = build_grpo_args(cfg, units=generation_units(cfg, ds))
     args.reward_weights = weights
     resume = resume_target(cfg)
 
@@ -161,6 +164,7 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
     card = base_card("grpo", cfg, data_info, trainer, started, resume, state_before)
     card.update(reward_summary(trainer.state.log_history, list(cfg.rewards)))
     card["rewards"] = dict(cfg.rewards)
+    card["geometry"] = geo.as_dict()
     card["group_checks"] = {
         f.__name__: {"calls": len(f.calls), "incomplete_calls": sum(bool(c["incomplete"]) for c in f.calls),
                      "last": f.calls[-2:]} for f in funcs if hasattr(f, "calls")}

@@ -17,14 +17,20 @@ from rl_rerank.training.config import SFTStage
 SFT_DEFAULTS = {"packing": False, "completion_only_loss": True, "max_length": 2048, "num_train_epochs": 1}
 
 
-def build_sft_args(cfg: SFTStage):
+def build_sft_args(cfg: SFTStage, processes: int | None = None, rows: int | None = None):
+    """SFTConfig with micro-batch and accumulation derived for `processes` (examples_per_step fixed)."""
     from trl import SFTConfig
+
+    from rl_rerank.training.geometry import sft_geometry, world_size
 
     extra = dict(SFT_DEFAULTS)
     if cfg.ranking is not None:
         # our collator reads the group/label columns, and batches are whole groups in our sampler's order
         extra.update(remove_unused_columns=False, shuffle_dataset=False)
-    return SFTConfig(**trl_kwargs(cfg, extra))
+    geo = sft_geometry(cfg, processes or world_size(), rows, where=cfg.output_dir)
+    kwargs = trl_kwargs(cfg, extra)
+    kwargs.update(geo.trl_overrides())
+    return SFTConfig(**kwargs), geo
 
 
 def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
@@ -33,7 +39,7 @@ def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
     ds, data_info = prepare_rows("sft", cfg, where)  # data errors before any model is loaded
     wanted = ("prompt", "completion") + (RANKING_COLUMNS if cfg.ranking is not None else ())
     ds = ds.select_columns([c for c in ds.column_names if c in wanted])
-    args = build_sft_args(cfg)  # before the model: DeepSpeed ZeRO-3 must see its config at load time
+    args, geo = build_sft_args(cfg, rows=len(ds))  # before the model: DeepSpeed ZeRO-3 must see its config
     if cfg.ranking is not None:
         data_info["ranking_groups"] = check_ranking_rows(ds, args.per_device_train_batch_size, where)
     resume = resume_target(cfg)
@@ -45,6 +51,7 @@ def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
     trainer.train(resume_from_checkpoint=resume)
     out = Path(cfg.output_dir)
     card = base_card("sft", cfg, data_info, trainer, started, resume, state_before)
+    card["geometry"] = geo.as_dict()
     write_outputs(trainer, cfg, "sft", out, card)
     return out
 

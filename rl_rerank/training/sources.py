@@ -181,7 +181,8 @@ def _read_requests(path: str | Path) -> list[Request]:
 def _bm25_run(corpus_dir: Path, queries: dict[str, Query], depth: int):
     from rl_rerank.eval.bm25 import bm25_run
 
-    return bm25_run(corpus_dir, list(queries.values()), k=depth)
+    # big batches: each retrieve call spreads its queries over all cores (n_threads=-1 in search)
+    return bm25_run(corpus_dir, list(queries.values()), k=depth, batch_size=1024, progress=False)
 
 
 # ----------------------------------------------------------------------------------------------- loading

@@ -157,8 +157,10 @@ def test_erank_without_grouping_and_bad_geometry(tmp_path, no_model):
         run_grpo(cfg)
     cfg = load_config("grpo", None, {"data": {"path": str(data)}, "rewards": {"erank": 1.0},
                                      "group_by_query": True, "docs_per_query": 4,
+                                     "optimizer_steps_per_generation": 5,
                                      "trl": {"num_generations": 3, "per_device_train_batch_size": 8}})
-    with pytest.raises(ConfigError, match="not divisible by per_device_train_batch_size 8"):
+    with pytest.raises(ConfigError, match="12 completions per generation batch do not split into "
+                                          "optimizer_steps_per_generation=5"):
         run_grpo(cfg)
     cfg = load_config("grpo", None, {"data": {"path": str(data)}, "rewards": {"erank": 1.0},
                                      "group_by_query": True, "docs_per_query": 5})
