@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rl_rerank.argtypes import positive_int
+
 
 def add_stage_arguments(parser, example: str) -> None:
     parser.add_argument("--config", required=True, help=f"recipe YAML, e.g. {example}")
@@ -13,9 +15,9 @@ def add_stage_arguments(parser, example: str) -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the recipe, print the batch geometry and build a data sample; no model loads")
-    parser.add_argument("--num-processes", type=int, nargs="+", default=None, metavar="N",
+    parser.add_argument("--num-processes", type=positive_int, nargs="+", default=None, metavar="N",
                         help="--dry-run: process counts to show the geometry for (default: this run's, else 1)")
-    parser.add_argument("--sample-queries", type=int, default=16,
+    parser.add_argument("--sample-queries", type=positive_int, default=16,
                         help="--dry-run: queries in the data sample (default 16)")
 
 

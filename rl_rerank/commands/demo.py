@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rl_rerank.argtypes import non_negative_int, positive_int
+
 HELP = ("the main job: ranking SFT + GRPO of a pointwise reranker on TREC DL 2021 with the embedded SmolLM2, then "
         "rerank DL20 and SciFact (BM25 top-20) and report nDCG@10 with paired significance tests")
 
@@ -18,9 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--benchmark", action="append", default=None, metavar="NAME",
                         help="evaluation set, repeatable (default: trec-dl-2020 and beir/scifact@50); any name "
                              "`rl-rerank eval` takes, e.g. bright:biology; NAME@N keeps its first N queries")
-    parser.add_argument("--eval-queries", type=int, default=0,
+    parser.add_argument("--eval-queries", type=non_negative_int, default=0,
                         help="first N queries of every benchmark (0: all)")
-    parser.add_argument("--top-k", type=int, default=20, help="rerank the BM25 top-k")
+    parser.add_argument("--top-k", type=positive_int, default=20, help="rerank the BM25 top-k")
     parser.add_argument("--engine", choices=("auto", "vllm", "transformers"), default="auto",
                         help="auto: transformers on CPU (shared-prefix scoring), vLLM on a GPU")
     parser.add_argument("--no-dev-curve", action="store_true",

@@ -59,8 +59,10 @@ def test_rerank_dl20_every_paradigm(paradigm, reasoning, tiny_model, dl20_small,
     stats = json.loads(out.with_name("run.trec.stats.json").read_text())
     assert stats["queries"] == 3 and stats["documents"] == 18 and stats["prompt_tokens"] > 0
     p = stats["parse"]
-    if paradigm == "pointwise" and not reasoning:  # read from label probabilities: nothing to parse
-        assert p["ok"] == 18 and stats["prompts"] == 18 and stats["completion_tokens"] == 0
+    if paradigm == "pointwise" and not reasoning:  # read from label probabilities: nothing generated
+        # a random tiny model may put no probability on any score label: a counted failed read + fallback
+        assert p["ok"] + p["failed"] == 18 and p["repaired"] == 0 and stats["fallbacks"] == p["failed"]
+        assert stats["prompts"] == 18 and stats["completion_tokens"] == 0
     else:  # every generated answer is parsed once; each failure is a counted fallback
         assert p["ok"] + p["repaired"] + p["failed"] == stats["prompts"] > 0
         assert stats["fallbacks"] >= p["failed"] and stats["completion_tokens"] > 0

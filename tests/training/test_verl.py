@@ -196,7 +196,9 @@ def test_existing_folder_is_refused_without_overwrite(tmp_path, tiny_model, caps
     assert _export("reasonrank-listwise", out, "--overwrite", "--val-fraction", "0") == 0
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "train.parquet", "val.parquet"]
     assert _read(out / "val.parquet") == [] and not list(tmp_path.glob(".data.*"))
-    assert _export("reasonrank-listwise", tmp_path / "y", "--val-fraction", "1.5") == 2
+    with pytest.raises(SystemExit) as bad:  # argparse's own one-line error
+        _export("reasonrank-listwise", tmp_path / "y", "--val-fraction", "1.5")
+    assert bad.value.code == 2
 
 
 def test_split_queries_is_seeded_and_keeps_a_training_query():
