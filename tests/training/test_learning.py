@@ -47,7 +47,7 @@ def test_grpo_mean_reward_rises_on_fixed_scifact_task(tiny_model, scifact_dir, t
         "data": {"build": build},
         "rewards": {"setwise": 1.0},  # replaced below: brevity is a test reward, not a registered one
         "output_dir": str(tmp_path / "grpo"), "seed": 0,
-        "trl": {"learning_rate": 3e-3, "beta": 0.0, "num_generations": 8, "per_device_train_batch_size": 16,
+        "trl": {"learning_rate": 1e-2, "beta": 0.0, "num_generations": 8, "per_device_train_batch_size": 16,
                 "max_completion_length": 8, "max_steps": 12, "save_steps": 1000, "loss_type": "grpo",
                 "temperature": 1.0, "lr_scheduler_type": "constant"}})
     cfg.rewards = {"brevity": 1.0}
