@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     for _ in range(args.rounds):
         for name, engine in engines.items():
             m = timed(engine, paradigm, chunks)
+            print(f"  {name}: {m['wall']:.1f} s wall, {m['cpu']:.1f} s CPU, load {os.getloadavg()[0]:.2f}", flush=True)
             if name not in best or m["wall"] < best[name]["wall"]:
                 best[name] = m
     if args.vllm:
