@@ -127,9 +127,14 @@ def export_verl(cfg: GRPOStage, out: str | Path, recipe: str = "", val_fraction:
     train, val, info = build_records(cfg, recipe, val_fraction, seed)
     if not train:
         raise UserError(f"{recipe}: every query went to validation; lower --val-fraction")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    import tempfile
+
+    from rl_rerank.models.export import _publish
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # staged in a private temp folder, then published file by file: with --overwrite only the files an export
+    # writes are replaced (export's manifest rules); the user's other files in OUT stay
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
         schema = write_parquet(tmp / "train.parquet", train)
         write_parquet(tmp / "val.parquet", val, schema)
@@ -138,15 +143,8 @@ def export_verl(cfg: GRPOStage, out: str | Path, recipe: str = "", val_fraction:
         info.update(format="verl", recipe=recipe, val_fraction=val_fraction,
                     seed=cfg.seed if seed is None else seed)
         write_json(tmp / "export.json", info)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
+        out.mkdir(exist_ok=True)
+        _publish(tmp, out)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info

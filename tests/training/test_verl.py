@@ -194,7 +194,10 @@ def test_existing_folder_is_refused_without_overwrite(tmp_path, tiny_model, caps
     assert _export("reasonrank-listwise", out) == 2
     assert "--overwrite" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
     assert _export("reasonrank-listwise", out, "--overwrite", "--val-fraction", "0") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["export.json", "train.parquet", "val.parquet"]
+    # --overwrite replaces only what export writes: the user's file stays
+    assert sorted(p.name for p in out.iterdir()) == [".rl_rerank_export.json", "export.json", "keep.txt",
+                                                     "train.parquet", "val.parquet"]
+    assert (out / "keep.txt").read_text() == "mine"
     assert _read(out / "val.parquet") == [] and not list(tmp_path.glob(".data.*"))
     with pytest.raises(SystemExit) as bad:  # argparse's own one-line error
         _export("reasonrank-listwise", tmp_path / "y", "--val-fraction", "1.5")
