@@ -114,6 +114,7 @@ def main(argv=None) -> int:
         for _ in range(args.rounds):
             m = timed(vllm, paradigm, chunks)
             m["reused"] = m["cpu"] = None  # prefix caching and CPU time happen in vLLM's engine process
+            print(f"  vllm: {m['wall']:.1f} s wall, load {os.getloadavg()[0]:.2f}", flush=True)
             if "vllm" not in best or m["wall"] < best["vllm"]["wall"]:
                 best["vllm"] = m
         vllm.close()
