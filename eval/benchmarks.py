@@ -64,7 +64,7 @@ def _bm25_or_given(src: Sources, name: str, corpus: Path, queries: dict[str, Que
                    exclude: dict[str, set[str]] | None = None) -> list[Request]:
     """Requests from the given first-stage run, else from BM25 top-k over the corpus."""
     from rl_rerank.data import build_requests, docids_in_top_k, read_run
-    from rl_rerank.eval.bm25 import bm25_run, fetch
+    from rl_rerank.retrieval.bm25 import bm25_run, fetch
 
     given = run_file_for(src, name)
     if given is not None:

@@ -1,6 +1,6 @@
 """Judged grade -> 0..max_score score: the one mapping SFT targets and the pointwise rewards share.
 
-Pure (no torch, no training imports) so rewards can use it; rl_rerank.training.data imports it from here.
+Pure (no torch, no training imports) so rewards can use it; rl_rerank.datagen.examples imports it from here.
 Rule: `grade_map` when given (an explicit {grade: score}), else round-half-up(max_score * g / G) with G the
 highest grade of the qrels: binary BEIR 1 -> 10; TREC DL 0-3: 1 -> 3, 2 -> 7, 3 -> 10. Unjudged (None) or
 g <= 0 -> 0 (or grade_map[0] when the map names it).

@@ -1,4 +1,9 @@
-"""`rl-rerank` console script: one subcommand per module in rl_rerank/commands/.
+"""`rl-rerank` console script: one subcommand per command module.
+
+Library commands live in rl_rerank/commands/; the commands that score rankings (retrieve, eval, demo) live in
+the evaluation package (eval/commands/, installed as rl_rerank.eval.commands), which builds on the library. They
+are named here by module path and imported only when the parser is built, so nothing in the library imports
+the evaluation package.
 
 Each command module defines `add_arguments(parser)` and `run(args) -> int` and a one-line `HELP`.
 User errors (bad data, bad config) become one line on stderr and exit code 2; `--debug` shows the traceback.
@@ -13,18 +18,23 @@ import sys
 from rl_rerank import __version__
 from rl_rerank.errors import UserError
 
-# Order shown in --help: the pipeline from data to a report.
-COMMANDS = ["retrieve", "label", "sft", "rl", "rerank", "eval", "export", "export-rl-data", "import-verl",
-            "demo"]
+# Order shown in --help: the pipeline from data to a report. name -> module defining it.
+COMMANDS = {
+    "retrieve": "rl_rerank.eval.commands.retrieve",
+    "label": "rl_rerank.commands.label",
+    "sft": "rl_rerank.commands.sft",
+    "rl": "rl_rerank.commands.rl",
+    "rerank": "rl_rerank.commands.rerank",
+    "eval": "rl_rerank.eval.commands.eval",
+    "export": "rl_rerank.commands.export",
+    "export-rl-data": "rl_rerank.commands.export_rl_data",
+    "import-verl": "rl_rerank.commands.import_verl",
+    "demo": "rl_rerank.eval.commands.demo",
+}
 
 
 def _load(name: str):
-    try:
-        return importlib.import_module(f"rl_rerank.commands.{name.replace('-', '_')}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"rl_rerank.commands.{name.replace('-', '_')}":
-            return None  # command not built yet
-        raise
+    return importlib.import_module(COMMANDS[name])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,8 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = _load(name)
-        if module is None:
-            continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
         module.add_arguments(p)

@@ -10,7 +10,7 @@ import pytest
 
 from rl_rerank import argtypes, cli
 
-# commands/demo.py is being rewritten by the lead (issue 11 scope note); its two int options move to
+# eval/commands/demo.py is being rewritten by the lead (issue 11 scope note); its two int options move to
 # rl_rerank.argtypes with that rewrite. Remove this exemption then.
 EXEMPT: set = set()  # every command's options are checked
 CHECKED = {argtypes.positive_int, argtypes.non_negative_int, argtypes.any_int, argtypes.non_negative_float,
@@ -49,7 +49,7 @@ def test_the_walk_finds_the_options_the_issue_names():
 @pytest.mark.parametrize("command,option,kind", OPTIONS, ids=[f"{c} {o}" for c, o, _ in OPTIONS])
 def test_no_numeric_option_uses_a_bare_int_or_float(command, option, kind):
     if (command, option) in EXEMPT:
-        pytest.skip("commands/demo.py: the lead's rewrite")
+        pytest.skip("eval/commands/demo.py: the lead's rewrite")
     assert kind not in (int, float), f"{command} {option} uses type={kind.__name__}; use rl_rerank.argtypes"
 
 
@@ -63,7 +63,7 @@ def _run(argv, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5"])
 def test_counts_reject_zero_negative_and_non_integers(command, option, value, capsys):
     if (command, option) in EXEMPT:
-        pytest.skip("commands/demo.py: the lead's rewrite")
+        pytest.skip("eval/commands/demo.py: the lead's rewrite")
     code, err = _run([command, f"{option}={value}"], capsys)
     assert code == 2
     lines = err.strip().splitlines()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rl_rerank.cli import main
-from rl_rerank.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
+from rl_rerank.eval.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
 from rl_rerank.errors import UserError
 
 TINY_ARGS = ["--model", "tiny", "--eval-queries", "2", "--top-k", "5",

@@ -23,7 +23,7 @@ def add_stage_arguments(parser, example: str) -> None:
 
 def run_stage(stage: str, args) -> int:
     """Validate the config (before any model loads), train, and end a multi-process run cleanly."""
-    from rl_rerank.training.common import finish_distributed
+    from rl_rerank.training.runtime import finish_distributed
     from rl_rerank.training.config import load_config
 
     if args.dry_run:

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--depth", type=positive_int, default=100, help="first-stage candidates per query (default 100)")
     src.add_argument("--max-queries", type=positive_int, help="label only the first N labelled queries")
     src.add_argument("--build", action="append", metavar="KEY=VALUE", default=[],
-                     help="a data builder setting (rl_rerank.training.data.BuildSettings), e.g. "
+                     help="a data builder setting (rl_rerank.datagen.examples.BuildSettings), e.g. "
                           "--build num_hard_negatives=5 --build window_size=20; repeatable")
 
     teacher = p.add_argument_group("teacher")
@@ -86,12 +86,12 @@ def _pairs(items: list[str], what: str) -> dict:
 
 
 def run(args) -> int:
-    from rl_rerank.training.data import BuildSettings, build_from_source, plan_items, write_built
-    from rl_rerank.training.label import LabelSettings, label_items
-    from rl_rerank.training.sources import DataSource, load_pools
+    from rl_rerank.datagen.examples import BuildSettings, build_from_source, plan_items, write_built
+    from rl_rerank.datagen.label import LabelSettings, label_items
+    from rl_rerank.datagen.sources import DataSource, load_pools
 
     from rl_rerank.data.outputs import check_outputs
-    from rl_rerank.training.label import journal_path
+    from rl_rerank.datagen.label import journal_path
 
     check_outputs(files=[args.output, journal_path(args.output), args.output + ".stats.json", args.sft_output],
                   inputs=[args.source, args.qrels, args.run, args.corpus, args.topics, args.model, args.adapter])

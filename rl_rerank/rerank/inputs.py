@@ -23,7 +23,7 @@ def read_query_file(path: str | Path) -> dict[str, Query]:
 def load_requests(input_path: str | Path, corpus: str | Path | None = None, queries: str | Path | None = None,
                   top_k: int | None = None) -> list[Request]:
     from rl_rerank.data import build_requests, docids_in_top_k, ranked_docids, read_requests, read_run
-    from rl_rerank.eval.bm25 import fetch
+    from rl_rerank.retrieval.bm25 import fetch
 
     path = Path(input_path)
     if not path.is_file():

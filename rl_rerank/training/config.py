@@ -59,7 +59,7 @@ class DataSection:
     path: str | None = field(default=None, metadata={
         "help": "prebuilt training rows: .jsonl/.json/.parquet file or a datasets.save_to_disk folder"})
     build: dict | None = field(default=None, metadata={
-        "help": "keyword arguments for the rl_rerank.training.data builder (source files, negatives, group size)"})
+        "help": "keyword arguments for the rl_rerank.datagen.examples builder (source files, negatives, group size)"})
     max_examples: int | None = field(default=None, metadata={"help": "keep only the first N rows (after shuffle)"})
     shuffle: bool = field(default=True, metadata={"help": "shuffle rows once with the stage seed before training"})
 
@@ -360,8 +360,8 @@ def check_init_from(path: str | None, where: str) -> None:
 def check_build_keys(build: dict, where: str) -> None:
     """data.build keys are DataSource and BuildSettings fields: unknown keys and wrong types fail here, with
     the file named, not later inside the data builder."""
-    from rl_rerank.training.data import BuildSettings
-    from rl_rerank.training.sources import DataSource
+    from rl_rerank.datagen.examples import BuildSettings
+    from rl_rerank.datagen.sources import DataSource
 
     hints = {**typing.get_type_hints(DataSource), **typing.get_type_hints(BuildSettings)}
     for key, value in build.items():

@@ -58,7 +58,8 @@ def dry_run(stage: str, config: str, overrides: list[str] | None, processes: lis
         emit(geo.table())
 
     from rl_rerank.models import load_tokenizer
-    from rl_rerank.training.common import prepare_rows, resolve_base_model
+    from rl_rerank.datagen.rows import prepare_rows
+    from rl_rerank.training.policy import resolve_base_model
 
     sample_cfg, partial = _sample_config(cfg, sample_queries)
     source = (cfg.data.build or {}).get("path")

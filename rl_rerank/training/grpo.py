@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.training.common import (base_card, load_policy, prepare_rows, resume_target, trl_kwargs,
-                                       write_outputs)
+from rl_rerank.datagen.rows import prepare_rows
+from rl_rerank.training.policy import load_policy
+from rl_rerank.training.resume import resume_target
+from rl_rerank.training.run_card import base_card, write_outputs
+from rl_rerank.training.trl_args import trl_kwargs
 from rl_rerank.training.config import GRPOStage
 from rl_rerank.training.grouping import QUERY_GROUP_REWARDS, gather_query_groups, grouped_trainer_class, query_groups
 
@@ -95,7 +98,7 @@ def attach_reference(cfg: GRPOStage, ds):
     """Fill the ref_score column with the stage-1 model's scores (ERank's t_i) when the recipe asks for it."""
     if cfg.reference != "stage1" or cfg.paradigm != "pointwise" or "prompt" not in ds.column_names:
         return ds, {"mode": cfg.reference, "rows": 0}
-    from rl_rerank.training.common import policy_base
+    from rl_rerank.training.policy import policy_base
     from rl_rerank.training.reference import reference_scores
 
     base, adapter = policy_base(cfg)

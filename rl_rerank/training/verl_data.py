@@ -1,6 +1,6 @@
 """A GRPO recipe's rows as verl's RL parquet (train.parquet, val.parquet), for verl's PPO/GRPO trainer.
 
-The rows are the ones `rl-rerank rl` trains on (training.common.prepare_rows: same builder, shuffle, cut); this
+The rows are the ones `rl-rerank rl` trains on (datagen.rows.prepare_rows: same builder, shuffle, cut); this
 module only re-dresses them in verl's documented fields:
 
 - `data_source`: "rl_rerank/<paradigm>" (verl groups validation metrics by it);
@@ -88,7 +88,7 @@ def verl_record(row: dict, index: int, split: str, settings_json: str, paradigm:
 def build_records(cfg: GRPOStage, recipe: str, val_fraction: float = 0.1,
                   seed: int | None = None) -> tuple[list[dict], list[dict], dict]:
     """(train records, val records, info) from the recipe's GRPO rows."""
-    from rl_rerank.training.common import prepare_rows
+    from rl_rerank.datagen.rows import prepare_rows
     from rl_rerank.training.grpo import attach_reference
 
     where = recipe or cfg.output_dir

@@ -80,7 +80,7 @@ def test_bright_excluded_ids_never_scored(bright_docs, tmp_path):
         for e in examples[task]:
             assert not set(run.get(e.id, {})) & set(e.excluded_ids)
         # the generated excluded documents repeat the query: with them the ranking would be much worse
-        from rl_rerank.eval.bm25 import bm25_run
+        from rl_rerank.retrieval.bm25 import bm25_run
 
         raw = bm25_run(folder / f"{task}.jsonl", bright.queries_of(examples[task]), k=20, progress=False)
         qrels = bright.qrels_of(examples[task])

@@ -30,7 +30,7 @@ def dl20_small(dl20_dir, tmp_path_factory):
 def scifact_run(scifact_dir, tmp_path_factory):
     """BM25 top-10 for 3 SciFact test queries, as a TREC run (what users pass with --corpus/--queries)."""
     from rl_rerank.data import load_beir
-    from rl_rerank.eval.bm25 import bm25_run
+    from rl_rerank.retrieval.bm25 import bm25_run
 
     split = load_beir(scifact_dir, "test")
     queries = dict(list(split.queries.items())[:3])

@@ -50,7 +50,7 @@ def vllm_engine(lora_engine):
 def requests(dl20_requests, scifact_dir):
     """One DL20 query and one SciFact test query (BM25 top-4), passages cut short to keep CPU time low."""
     from rl_rerank.data import build_requests
-    from rl_rerank.eval.bm25 import bm25_run, fetch
+    from rl_rerank.retrieval.bm25 import bm25_run, fetch
 
     split = load_beir(scifact_dir, "test")
     queries = dict(list(split.queries.items())[:1])

@@ -31,7 +31,7 @@ def spy(self, *args, **kwargs):
 torch.nn.Module.to = spy
 
 from rl_rerank.models.load import zero3_enabled
-from rl_rerank.training.common import load_policy
+from rl_rerank.training.policy import load_policy
 from rl_rerank.training.config import load_config
 
 cfg = load_config("sft", sys.argv[1], {"model": sys.argv[2], "output_dir": sys.argv[3]})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.training import common
+from rl_rerank.training import policy, resume
 from rl_rerank.training.config import GRPOStage, SFTStage, load_config, parse_overrides, read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,11 +73,11 @@ def no_model(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a model was loaded before the config error")
 
-    # import first: a module imported while common is patched would bind `boom` for good
+    # import first: a module imported while policy is patched would bind `boom` for good
     import rl_rerank.training.grpo as grpo
     import rl_rerank.training.sft as sft
 
-    monkeypatch.setattr(common, "load_policy", boom)
+    monkeypatch.setattr(policy, "load_policy", boom)
     monkeypatch.setattr(sft, "load_policy", boom)
     monkeypatch.setattr(grpo, "load_policy", boom)
 
@@ -182,9 +182,9 @@ def test_resume_flag_without_checkpoint(tmp_path):
     cfg = load_config("sft", None, {"data": {"path": str(_rows(tmp_path / "d.jsonl", [1]))},
                                     "output_dir": str(tmp_path / "o"), "resume": True})
     with pytest.raises(ConfigError, match="no checkpoint"):
-        common.resume_target(cfg)
+        resume.resume_target(cfg)
     (tmp_path / "o" / "checkpoint-3").mkdir(parents=True)
     (tmp_path / "o" / "checkpoint-12").mkdir(parents=True)
-    assert common.resume_target(cfg).endswith("checkpoint-12")
+    assert resume.resume_target(cfg).endswith("checkpoint-12")
     cfg.resume = False
-    assert common.resume_target(cfg) is None
+    assert resume.resume_target(cfg) is None

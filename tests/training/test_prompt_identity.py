@@ -75,7 +75,7 @@ def rerank_prompts(tiny_model, paradigm_name: str, requests: list[Request], reas
 
 
 def sft_rows(tiny_model, paradigm: str, reasoning: bool, build: dict, tmp_path) -> list[dict]:
-    from rl_rerank.training.common import load_rows
+    from rl_rerank.datagen.rows import load_rows
     from rl_rerank.training.config import load_config
 
     cfg = load_config("sft", None, {"model": str(tiny_model), "paradigm": paradigm, "reasoning": reasoning,
@@ -89,7 +89,7 @@ def test_label_sft_and_rerank_prompts_are_identical(paradigm, reasoning, tiny_mo
                                                     monkeypatch):
     import rl_rerank.engines as engines
     from rl_rerank.cli import main
-    from rl_rerank.training.sources import read_labelled
+    from rl_rerank.datagen.sources import read_labelled
 
     teachers = []
 
@@ -128,7 +128,7 @@ def test_label_sft_and_rerank_prompts_are_identical(paradigm, reasoning, tiny_mo
 @pytest.mark.parametrize("paradigm", ["setwise", "groupwise"])
 def test_sft_and_rerank_prompts_are_identical(paradigm, tiny_model, scifact_dir, tmp_path):
     """No teacher labelling for these paradigms: the SFT builder (BEIR source) against the rerank strategy."""
-    from rl_rerank.training.sources import DataSource, load_pools
+    from rl_rerank.datagen.sources import DataSource, load_pools
 
     build = {"path": str(scifact_dir), "max_queries": 2, "depth": 20, "set_size": 4, "group_min": 4,
              "group_max": 4, "num_random_negatives": 0}

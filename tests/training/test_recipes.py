@@ -158,7 +158,7 @@ def test_qlora_sft_on_tiny(tiny_model, tmp_path, monkeypatch):
     """4-bit base + LoRA (QLoRA) through bitsandbytes on CPU, with the repacking guard switched on."""
     import bitsandbytes as bnb
 
-    from rl_rerank.training import common
+    from rl_rerank.training import policy as common
     from rl_rerank.training.sft import run_sft
 
     seen = {}

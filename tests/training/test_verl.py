@@ -95,7 +95,7 @@ def test_parquet_has_verls_fields_and_split_by_query(exported):
 def test_adapter_scores_the_exported_rows_as_the_trl_path(exported):
     """The rows `rl-rerank rl` trains on, scored by its reward functions, equal the exported rows through
     compute_score (same completions), reward by reward, and the total is the recipe's weighted sum."""
-    from rl_rerank.training.common import prepare_rows
+    from rl_rerank.datagen.rows import prepare_rows
     from rl_rerank.training.grpo import build_rewards
 
     for recipe in RECIPES:

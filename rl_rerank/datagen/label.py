@@ -23,8 +23,8 @@ from typing import Any, Sequence
 from rl_rerank.data.atomic import atomic_open, repair_torn_tail, write_json
 from rl_rerank.errors import ConfigError, UserError
 from rl_rerank.paradigms.base import ParseStats
-from rl_rerank.training.data import PlannedItem
-from rl_rerank.training.sources import (TeacherList, TeacherScore, labelled_record_listwise,
+from rl_rerank.datagen.examples import PlannedItem
+from rl_rerank.datagen.sources import (TeacherList, TeacherScore, labelled_record_listwise,
                                         labelled_record_pointwise)
 
 log = logging.getLogger(__name__)

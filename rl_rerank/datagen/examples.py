@@ -1,6 +1,6 @@
 """Training examples from sources: pointwise pairs, listwise windows, setwise sets, groupwise groups.
 
-One job: turn per-query pools (training/sources.py) into the rows the trainers read, for SFT
+One job: turn per-query pools (datagen/sources.py) into the rows the trainers read, for SFT
 (`prompt` + `completion` chat messages) or GRPO (`prompt` + reward columns). Every random choice (negatives,
 group sizes, positions, row order) comes from a generator seeded by (seed, qid), so a query's examples do not
 change when other queries are added or removed.
@@ -33,7 +33,7 @@ from rl_rerank.data.types import Candidate
 from rl_rerank.errors import ConfigError, DataError, UserError
 from rl_rerank.rewards.grades import grade_to_score
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
-from rl_rerank.training.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
+from rl_rerank.datagen.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from rl_rerank.data.beir import iter_corpus, read_qrels as read_beir_qrels
 from rl_rerank.data.trec import read_qrels as read_trec_qrels, write_run
 from rl_rerank.errors import ConfigError, DataError, UserError
 from rl_rerank.paradigms import get_paradigm
-from rl_rerank.training.data import (BuildSettings, build_examples, build_from_source, build_grpo_dataset,
+from rl_rerank.datagen.examples import (BuildSettings, build_examples, build_from_source, build_grpo_dataset,
                                      build_sft_dataset, grade_to_score, is_built_jsonl, listwise_order, plan_items,
                                      read_built, write_built)
 from rl_rerank.data.types import Candidate, Query
-from rl_rerank.training.sources import (DataSource, TeacherList, TeacherScore, labelled_record_listwise,
+from rl_rerank.datagen.sources import (DataSource, TeacherList, TeacherScore, labelled_record_listwise,
                                         labelled_record_pointwise, load_pools)
 
 N_SCIFACT = 60  # training queries used from SciFact train (keeps every build well under a second)
@@ -140,7 +140,7 @@ def test_seeded_determinism(scifact_pools, name):
 
 def test_query_examples_do_not_depend_on_other_queries(scifact_pools):
     """A query's sampled negatives come from a generator seeded by (seed, qid)."""
-    from rl_rerank.training.sources import Pools
+    from rl_rerank.datagen.sources import Pools
 
     s = BuildSettings(paradigm="pointwise", shuffle=False)
     full = build_examples(scifact_pools, s, paradigm("pointwise")).dataset

@@ -66,7 +66,7 @@ def _log(msg: str) -> None:
 def engine_name(settings: DemoSettings) -> str:
     if settings.engine != "auto":
         return settings.engine
-    from rl_rerank.training.common import has_gpu
+    from rl_rerank.training.runtime import has_gpu
 
     return "vllm" if has_gpu() else "transformers"
 
@@ -503,7 +503,7 @@ def _read_log(path: Path) -> list[dict]:
 
 def evaluate_stages(settings: DemoSettings, paradigm, sets) -> dict:
     """Dev curve + reranking; on a GPU this runs in a child process so the trainer's memory is gone first."""
-    from rl_rerank.training.common import has_gpu
+    from rl_rerank.training.runtime import has_gpu
 
     if has_gpu():
         import multiprocessing as mp

@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from rl_rerank.demo import DemoSettings, run_demo
+    from rl_rerank.eval.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=Path(args.out), model=args.model, recipe=args.recipe, train_data=args.train_data,
                             benchmarks=args.benchmark or ["trec-dl-2020", "beir/scifact@50"],
@@ -44,7 +44,7 @@ def run(args) -> int:
                             force=args.force, sft_overrides=args.set_sft, grpo_overrides=args.set_grpo,
                             skip_grpo=args.skip_grpo, dev_curve=not args.no_dev_curve)
     results = run_demo(settings)
-    from rl_rerank.demo import markdown
+    from rl_rerank.eval.demo import markdown
 
     print(markdown(results["rows"], results["meta"]).split("\n\n![demo]")[0])
     print(f"\n[demo] wrote {settings.out / 'report.md'}, {settings.out / 'demo.png'}, results.json, runs/, sft/, grpo/")

@@ -1,6 +1,6 @@
 """Training sources -> per-query pools (query, first-stage candidates, judged labels, teacher labels).
 
-Builders (training/data.py) never read files: they sample from pools. This module is the one place where a
+Builders (datagen/examples.py) never read files: they sample from pools. This module is the one place where a
 DataSource (BEIR folder, TREC run + qrels + texts, rank_llm requests + qrels, teacher-labelled JSONL) becomes
 pools, using the readers of rl_rerank.data and the BM25 of rl_rerank.eval.
 """
@@ -179,7 +179,7 @@ def _read_requests(path: str | Path) -> list[Request]:
 
 
 def _bm25_run(corpus_dir: Path, queries: dict[str, Query], depth: int):
-    from rl_rerank.eval.bm25 import bm25_run
+    from rl_rerank.retrieval.bm25 import bm25_run
 
     # big batches: each retrieve call spreads its queries over all cores (n_threads=-1 in search)
     return bm25_run(corpus_dir, list(queries.values()), k=depth, batch_size=1024, progress=False)

@@ -10,8 +10,8 @@ from rl_rerank.data.beir import load_beir, write_corpus
 from rl_rerank.data.bright import read_examples, write_documents
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import DataError
-from rl_rerank.eval import bm25
-from rl_rerank.eval.bm25 import BM25Params, bm25_run, detect_format, load_or_build_index
+from rl_rerank.retrieval import bm25
+from rl_rerank.retrieval.bm25 import BM25Params, bm25_run, detect_format, load_or_build_index
 from rl_rerank.eval.metrics import evaluate
 
 
