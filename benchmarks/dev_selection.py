@@ -31,7 +31,8 @@ def dev_set(source: str, dev_fraction: float, split_seed: int, top_k: int):
     return s
 
 
-def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: int, engine_name: str) -> dict:
+def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: int, engine_name: str,
+                  weights: tuple[float, ...] = (0.5,)) -> dict:
     from rl_rerank.engines.factory import make_engine
     from rl_rerank.eval.metrics import evaluate
     from rl_rerank.rerank.fusion import fuse_top_k
@@ -46,7 +47,7 @@ def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: in
     finally:
         engine.close()
     seconds = time.perf_counter() - started
-    fused = {q: fuse_top_k(run[q], s.first_stage[q], top_k, "zscore", 0.5) for q in run}
+    fused = {w: {q: fuse_top_k(run[q], s.first_stage[q], top_k, "zscore", w) for q in run} for w in weights}
     by_grade: dict[int, list[float]] = {}
     for q, docs in run.items():
         top = sorted(s.first_stage[q], key=lambda d: -s.first_stage[q][d])[:top_k]
@@ -54,7 +55,7 @@ def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: in
             if d in s.qrels.get(q, {}):
                 by_grade.setdefault(int(s.qrels[q][d]), []).append(docs[d])
     return {"nDCG@10": evaluate(run, s.qrels, ["nDCG@10"])["nDCG@10"],
-            "fused": evaluate(fused, s.qrels, ["nDCG@10"])["nDCG@10"],
+            "fused": {w: evaluate(f, s.qrels, ["nDCG@10"])["nDCG@10"] for w, f in fused.items()},
             "per_grade": {g: round(statistics.mean(v), 3) for g, v in sorted(by_grade.items())},
             "docs_per_s": round(sum(len(v) for v in run.values()) / seconds, 2)}
 
@@ -69,23 +70,28 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=20)
     ap.add_argument("--max-doc-tokens", type=int, default=64)
     ap.add_argument("--engine", default="transformers")
+    ap.add_argument("--weights", default="0.5",
+                    help="comma-separated reranker weights for z-score fusion with BM25 (default 0.5)")
     ap.add_argument("--json", default=None, help="also write the table here")
     args = ap.parse_args(argv)
     from rl_rerank.eval.metrics import evaluate
     from rl_rerank.paradigms import get_paradigm
 
+    weights = tuple(float(w) for w in args.weights.split(","))
     s = dev_set(args.source, args.dev_fraction, args.split_seed, args.top_k)
     paradigm = get_paradigm("pointwise", reasoning=False, max_doc_tokens=args.max_doc_tokens, score_mode="expected")
     rows = {"bm25": {"nDCG@10": evaluate(s.first_stage, s.qrels, ["nDCG@10"])["nDCG@10"]}}
     for a in args.adapter:
-        rows[a] = score_adapter(args.model, None if a == "base" else a, s, paradigm, args.top_k, args.engine)
+        rows[a] = score_adapter(args.model, None if a == "base" else a, s, paradigm, args.top_k, args.engine, weights)
         print(f"{a}: {rows[a]}", file=sys.stderr, flush=True)
     print(f"dev queries: {len(s.requests)} (hashed split of {args.source}, fraction {args.dev_fraction})")
-    print("| system | nDCG@10 | fused (z, 0.5) | mean expected score by grade 0/1/2/3 | docs/s |\n|---|---|---|---|---|")
+    fused_heads = " | ".join(f"fused (z, {w})" for w in weights)
+    print(f"| system | nDCG@10 | {fused_heads} | mean expected score by grade 0/1/2/3 | docs/s |")
+    print("|---" * (4 + len(weights)) + "|")
     for name, r in rows.items():
         grades = "/".join(str(r.get("per_grade", {}).get(g, "-")) for g in range(4)) if "per_grade" in r else "-"
-        print(f"| {name} | {r['nDCG@10']:.4f} | {r.get('fused', float('nan')):.4f} | {grades} | "
-              f"{r.get('docs_per_s', '-')} |")
+        fused_cells = " | ".join(f"{r['fused'][w]:.4f}" if "fused" in r else "-" for w in weights)
+        print(f"| {name} | {r['nDCG@10']:.4f} | {fused_cells} | {grades} | {r.get('docs_per_s', '-')} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
