@@ -8,12 +8,13 @@ read. Without accelerate state (one plain process) the same cache still saves th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from rl_rerank.paths import cache_dir, publish_folder
 
@@ -61,25 +62,39 @@ def cache_key(stage: str, build: dict, paradigm: str, paradigm_args: dict, token
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _distributed_state():
-    """accelerate's PartialState when this is a multi-process run, else None (a plain run needs no barrier)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    from accelerate import PartialState
+@contextlib.contextmanager
+def local_main_first() -> Iterator[None]:
+    """The local main process (LOCAL_RANK 0) runs the block first; the other processes enter after it is done.
 
-    return PartialState()
+    Uses torch.distributed's barrier directly: accelerate's PartialState reports one process (DistributedType.NO)
+    when a GPU launch config runs on CPU, which made its `local_main_process_first` a no-op and every rank built
+    the rows. A plain single process needs no barrier.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        from accelerate import PartialState
+
+        PartialState()  # sets up the process group from the launcher's environment
+    main = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    if not main:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if main:
+            dist.barrier()
 
 
 def built_once(key: str, build: Callable[[], Any]) -> tuple[Any, str]:
     """(rows, "built" | "cache"): the local main process builds and publishes; the others then load."""
-    import contextlib
-
     import datasets
 
     folder = cache_dir("training-rows") / key
-    state = _distributed_state()
-    first = state.local_main_process_first() if state is not None else contextlib.nullcontext()
-    with first:
+    with local_main_first():
         if (folder / "dataset_info.json").is_file():
             return datasets.load_from_disk(str(folder)), "cache"
         ds = build()

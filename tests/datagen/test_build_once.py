@@ -31,9 +31,6 @@ PartialState().wait_for_everyone()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known regression: in the full-suite run after merging the parallel "
-                   "branches both ranks built the rows instead of one building and one loading (cause not found "
-                   "before the session ended; it passed on its own branch): to fix next")
 def test_two_processes_build_once_and_get_identical_rows(tiny_model, scifact_dir, tmp_path):
     script = tmp_path / "build.py"
     script.write_text(SCRIPT)
