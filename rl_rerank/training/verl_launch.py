@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rl_rerank.argtypes import positive_int
 from rl_rerank.errors import ConfigError, UserError
 
 REWARD_PATH = "pkg://rl_rerank.rewards.verl"
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("field", choices=("recipe", "stage1", "merged_model", "data_dir", "val_fraction"))
     c = sub.add_parser("command", help="print verl's command, one argument per line")
     c.add_argument("--python", default="python")
-    c.add_argument("--nnodes", type=int, default=None)
-    c.add_argument("--gpus-per-node", type=int, default=None)
+    c.add_argument("--nnodes", type=positive_int, default=None)
+    c.add_argument("--gpus-per-node", type=positive_int, default=None)
     c.add_argument("--shell", action="store_true", help="one shell-quoted line instead")
     c.add_argument("extra", nargs="*", help="key=value overrides on top of the recipe's")
     args = parser.parse_args(argv)

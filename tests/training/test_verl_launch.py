@@ -111,3 +111,14 @@ def test_every_override_key_exists_in_verls_trainer_config():
             for part in item.split("=", 1)[0].split("."):
                 assert isinstance(node, dict) and part in node, f"{recipe.name}: {item} is not a verl 0.9.1 key"
                 node = node[part]
+
+
+@pytest.mark.parametrize("option", ["--nnodes", "--gpus-per-node"])
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_counts_must_be_positive_integers(option, value, capsys):
+    from rl_rerank.training.verl_launch import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["configs/erank-pointwise/grpo-verl.yaml", "command", option, value])
+    assert exc.value.code == 2
+    assert "expected an integer >= 1" in capsys.readouterr().err
