@@ -76,6 +76,9 @@ def quiet_third_party() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for name in ("DeepSpeed", "deepspeed"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # bitsandbytes' CPU backend warns at import that it cannot fetch an optional kernel from the hub (no action:
+    # the built-in kernel runs); it came first on every training run's log.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,3 +51,17 @@ def test_debug_shows_the_traceback(monkeypatch):
         cli.main(["--debug", "fake"])
     with pytest.raises(DataError):
         cli.main(["fake", "--debug"])
+
+
+def test_quiet_run_has_no_bitsandbytes_kernel_warning():
+    """A normal run's log starts with our output, not bitsandbytes' hub-kernel notice (printed at its import)."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(); from rl_rerank.cli import quiet_third_party; "
+            "quiet_third_party(); import bitsandbytes; "
+            "print(logging.getLogger('bitsandbytes.backends.cpu.ops').getEffectiveLevel())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "40"  # logging.ERROR
+    assert "kernels-community" not in proc.stderr
