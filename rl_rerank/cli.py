@@ -79,6 +79,11 @@ def quiet_third_party() -> None:
     # bitsandbytes' CPU backend warns at import that it cannot fetch an optional kernel from the hub (no action:
     # the built-in kernel runs); it came first on every training run's log.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    if "DS_ACCELERATOR" not in os.environ:
+        import torch
+
+        if not torch.cuda.is_available():  # DeepSpeed warns "unable to detect" a GPU on every CPU run otherwise
+            os.environ["DS_ACCELERATOR"] = "cpu"
 
 
 def main(argv: list[str] | None = None) -> int:
