@@ -22,9 +22,8 @@ from typing import Callable
 
 from rl_rerank.data.atomic import write_json, write_text
 from rl_rerank.errors import UserError
-from rl_rerank.paths import shared_data_dir
+from rl_rerank.paths import recipes_dir, shared_data_dir
 
-REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("base", "sft", "grpo")
 FUSION_WEIGHT = 0.5  # "+ BM25" systems: 0.5 z-score(reranker) + 0.5 z-score(BM25)
 MEASURE = "nDCG@10"
@@ -37,7 +36,7 @@ COMPARISONS = (("grpo+bm25", "bm25"), ("grpo", "bm25"), ("sft+bm25", "bm25"), ("
 class DemoSettings:
     out: Path = Path("demo-out")
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
-    recipe: str = "smollm2-dl"  # a folder under configs/ (sft.yaml + grpo.yaml) or a path to one
+    recipe: str = "smollm2-dl"  # a packaged recipe's name (configs/<name>: sft.yaml + grpo.yaml) or a folder
     train_data: str | None = None  # replaces the recipes' data.build.path; None: the recipe's own source
     benchmarks: list[str] = field(default_factory=lambda: ["trec-dl-2020", "beir/scifact@50"])
     eval_queries: int | None = None  # first N queries of every benchmark (None: all; NAME@N limits one set)
@@ -51,12 +50,14 @@ class DemoSettings:
 
 
 def recipe_dir(recipe: str) -> Path:
+    """A folder with sft.yaml given as a path (from the current directory), else a packaged recipe by name."""
     path = Path(recipe)
-    for candidate in (path, REPO / "configs" / recipe, Path.cwd() / "configs" / recipe):
+    packaged = recipes_dir()
+    for candidate in (path, packaged / recipe):
         if (candidate / "sft.yaml").is_file():
             return candidate
-    known = sorted(p.parent.name for p in (REPO / "configs").glob("*/sft.yaml"))
-    raise UserError(f"recipe {recipe!r}: no sft.yaml found (recipes with one: {', '.join(known)})")
+    known = sorted(p.parent.name for p in packaged.glob("*/sft.yaml"))
+    raise UserError(f"recipe {recipe!r}: no sft.yaml found (packaged recipes with one: {', '.join(known)})")
 
 
 def _log(msg: str) -> None:
@@ -75,7 +76,9 @@ def engine_name(settings: DemoSettings) -> str:
 
 
 def shared_path(path: str) -> str:
-    """Recipes name shared data as ../shared/data/X (from the repo root); resolve it wherever the demo runs."""
+    """Recipes name shared data as ../shared/data/X (relative to a checkout's root); when that path does not
+    exist from the current directory, the same X under shared_data_dir() (RL_RERANK_DATA, else the nearest
+    shared/data above the current directory) is used, so the demo runs from anywhere."""
     marker = "shared/data/"
     if marker in path and not Path(path).exists():
         return str(shared_data_dir() / path.split(marker, 1)[1])

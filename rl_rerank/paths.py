@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from rl_rerank.errors import UserError
+
 
 def cache_dir(*parts: str) -> Path:
     """The cache root (env RL_RERANK_CACHE, else ~/.cache/rl_rerank), created on demand, plus sub-parts."""
@@ -18,19 +20,30 @@ def cache_dir(*parts: str) -> Path:
 
 
 def shared_data_dir() -> Path:
-    """The shared real data (env RL_RERANK_DATA, else ../shared/data next to the repo checkout)."""
+    """The shared real data: env RL_RERANK_DATA, else the first shared/data found in the current directory or
+    one of its parents (a checkout next to ../shared finds it from its root). Looked up from where the user
+    runs, never from where the package is installed."""
     env = os.environ.get("RL_RERANK_DATA")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "data"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "shared" / "data"
         if candidate.is_dir():
             return candidate
-        candidate = parent.parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return Path.cwd().parent / "shared" / "data"
+    return here.parent / "shared" / "data"
+
+
+def recipes_dir() -> Path:
+    """The packaged recipes (configs/ in a checkout, installed as rl_rerank.recipes), one folder per recipe."""
+    from importlib.resources import files
+
+    try:
+        root = files("rl_rerank.recipes")
+    except ModuleNotFoundError:  # an editable install from before configs/ was package data
+        raise UserError("the packaged recipes (rl_rerank.recipes) are not installed; reinstall: pip install -e .") \
+            from None
+    return Path(str(root))
 
 
 def publish_folder(out: Path, write: Callable[[Path], object]) -> Path:

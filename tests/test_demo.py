@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,20 @@ def test_recipes_name_shared_data_relative_to_the_repo():
 def test_unknown_recipe_is_a_clear_error():
     with pytest.raises(UserError, match="recipe 'nope': no sft.yaml found .*smollm2-dl"):
         recipe_dir("nope")
+
+
+def test_recipes_by_name_come_from_the_package_and_folders_from_the_current_directory(tmp_path, monkeypatch):
+    from rl_rerank.paths import recipes_dir
+
+    assert recipe_dir("smollm2-dl") == recipes_dir() / "smollm2-dl"
+    assert (recipe_dir("smollm2-dl") / "grpo.yaml").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sft.yaml").write_text("paradigm: pointwise\n")
+    monkeypatch.chdir(tmp_path)
+    assert recipe_dir("mine") == Path("mine")  # a folder in the current directory wins over a packaged name
+    with pytest.raises(UserError, match="recipe 'configs/smollm2-dl'"):
+        recipe_dir("configs/smollm2-dl")  # no checkout here: a path is only a path
 
 
 def _run_demo(tmp_path, engine: str, capsys):

@@ -14,7 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo-out", help="folder for every artefact (adapters, runs, report)")
     parser.add_argument("--model", default=None, help="base model (hub id or folder); default: embedded SmolLM2-135M")
     parser.add_argument("--recipe", default="smollm2-dl",
-                        help="folder under configs/ with sft.yaml and grpo.yaml (e.g. erank-pointwise), or a path")
+                        help="a packaged recipe (a folder name under configs/, e.g. erank-pointwise) or a folder "
+                             "with sft.yaml and grpo.yaml")
     parser.add_argument("--train-data", default=None,
                         help="training source replacing the recipes' data.build.path (default: the recipe's own)")
     parser.add_argument("--benchmark", action="append", default=None, metavar="NAME",
