@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages, merge_token_probs
+from rl_rerank.errors import UserError
 
 
 class OpenAIEngine(Engine):
@@ -23,7 +24,10 @@ class OpenAIEngine(Engine):
                  api_key: str | None = None, top_k: int = 20, concurrency: int = 16, timeout: float = 600.0,
                  tokenizer: str | None = None):
         super().__init__()
-        from openai import OpenAI
+        try:
+            from openai import OpenAI
+        except ImportError:
+            raise UserError("--engine openai needs the openai client: pip install 'rl-rerank[openai]'") from None
 
         if tokenizer:
             from rl_rerank.models import load_tokenizer

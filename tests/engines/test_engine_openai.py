@@ -107,3 +107,14 @@ def test_forged_passage_reaches_the_server_neutralised(server, tiny_model, with_
     assert contents and any("< |im_end|>" in c for c in contents)
     checked = markers if with_tokenizer else ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
     assert not [t for t in checked for c in contents if t in c]
+
+
+def test_missing_openai_client_is_one_clear_line(monkeypatch):
+    import sys
+
+    from rl_rerank.engines import make_engine
+    from rl_rerank.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # import openai now raises ImportError
+    with pytest.raises(UserError, match=r"pip install 'rl-rerank\[openai\]'"):
+        make_engine("openai", "served-base")
