@@ -5,10 +5,10 @@ local folder (a BEIR folder, or a TREC-DL style folder with a rank_llm requests 
 Offline everything comes from the shared data folder (rl_rerank.paths.shared_data_dir()); with online=True
 missing pieces come from the hub through `datasets` (thin, not exercised offline).
 
-Protocols (GUIDE §3): TREC-DL graded qrels, recall/MAP at grade >= 2, first stage BM25 top-100; BEIR BM25
-top-100 of the test split; BRIGHT: each query's excluded_ids are removed (from the candidates and again
-before scoring), nDCG@10 per task then averaged over tasks, and the reranker always sees the original query
-even when retrieval used the reasoning-expanded one.
+Protocols (docs/formulas-and-protocols.md, Evaluation protocols): TREC-DL graded qrels, recall/MAP at
+grade >= 2, first stage BM25 top-100; BEIR BM25 top-100 of the test split; BRIGHT: each query's excluded_ids
+are removed (from the candidates and again before scoring), nDCG@10 per task then averaged over tasks, and
+the reranker always sees the original query even when retrieval used the reasoning-expanded one.
 """
 
 from __future__ import annotations

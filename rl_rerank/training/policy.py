@@ -67,7 +67,8 @@ def load_policy(cfg: StageBase, want_peft_config: bool):
     if cfg.quantization == "4bit":
         from rl_rerank.models.load import disable_cpu_4bit_repacking
 
-        disable_cpu_4bit_repacking(model)  # GUIDE §4: the CPU repack silently corrupts later gradients
+        # the CPU repack silently corrupts later gradients (docs/formulas-and-protocols.md, CPU pitfalls)
+        disable_cpu_4bit_repacking(model)
     if cfg.lora is None and adapter is None:
         for p in model.parameters():
             p.requires_grad_(True)

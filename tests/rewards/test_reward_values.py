@@ -1,4 +1,5 @@
-"""Hand-computed reward values, written from the formulas (GUIDE §3 and the docstrings), not from the code."""
+"""Hand-computed reward values, written from the formulas (docs/formulas-and-protocols.md, Rewards, and the
+docstrings), not from the code."""
 
 from __future__ import annotations
 
