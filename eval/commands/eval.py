@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
                         help="paired test against another system: a TREC run (one set) or a folder of runs named "
                              "like eval's runs/ (<set>.rerank.trec or <set>.trec; an eval --out folder works)")
     parser.add_argument("--compare-name", default=None, help="label of the --compare system (default: its file name)")
-    from rl_rerank.rerank.options import add_reranker_arguments
+    from rl_rerank.commands._reranker import add_reranker_arguments
 
     add_reranker_arguments(parser)
 
@@ -72,18 +72,19 @@ def run(args) -> int:
     from rl_rerank.eval.report import markdown_table, set_statistics, test_sentences, write_report
     from rl_rerank.paths import shared_data_dir
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_args, engine_name,
-                                        open_cache, reranker_inputs, run_options, strategy_settings)
+    from rl_rerank.commands._reranker import reranker_options
+    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
+                                        reranker_inputs, run_options, strategy_settings, with_recipe_budgets)
 
     from rl_rerank.data.outputs import check_outputs
     from rl_rerank.eval.metrics import check_measures
 
-    if not args.no_rerank:
-        engine_args(args)  # bad engine options fail before the benchmarks load
+    # bad engine options fail before the benchmarks load
+    opts = None if args.no_rerank else with_recipe_budgets(reranker_options(args))
     out = Path(args.out)
     check_measures(args.measures)
-    inputs = [args.data_dir, args.first_stage, args.bright_docs] + ([] if args.no_rerank else reranker_inputs(args))
-    check_outputs(folders=[out] + ([] if args.no_rerank or args.no_cache else [cache_root(args)]), inputs=inputs)
+    inputs = [args.data_dir, args.first_stage, args.bright_docs] + ([] if opts is None else reranker_inputs(opts))
+    check_outputs(folders=[out] + ([cache_root(opts)] if opts is not None and opts.use_cache else []), inputs=inputs)
     src = Sources(data_dir=Path(args.data_dir) if args.data_dir else shared_data_dir(),
                   first_stage=Path(args.first_stage) if args.first_stage else None, k=max(args.first_stage_k, args.top_k or 0, 1),
                   bright_docs=Path(args.bright_docs) if args.bright_docs else None,
@@ -95,10 +96,10 @@ def run(args) -> int:
                   + [out / f"report.{ext}" for ext in ("json", "md", "png")], inputs=inputs)
     others = compare_runs(Path(args.compare), sets) if args.compare else {}
     paradigm = settings = key = cache = engine = None
-    if not args.no_rerank:
-        paradigm, settings = build_paradigm(args), strategy_settings(args)
-        key, cache = open_cache(args, paradigm, settings)
-        engine = build_engine(args)
+    if opts is not None:
+        paradigm, settings = build_paradigm(opts), strategy_settings(opts)
+        key, cache = open_cache(opts, paradigm, settings)
+        engine = build_engine(opts)
     rows = []
     try:
         for s in sets:
@@ -106,7 +107,7 @@ def run(args) -> int:
             if engine is None:
                 reranked = s.first_stage
             else:
-                reranked, stats = rerank_requests(engine, paradigm, s.requests, settings, run_options(args), key, cache)
+                reranked, stats = rerank_requests(engine, paradigm, s.requests, settings, run_options(opts), key, cache)
             first = remove_excluded(s.first_stage, s.excluded)  # BRIGHT: excluded ids never count
             reranked = remove_excluded(reranked, s.excluded)
             stem = s.name.replace("/", "_")
@@ -129,7 +130,7 @@ def run(args) -> int:
         if engine is not None:
             engine.close()
     meta = {"benchmarks": args.benchmark, "model": args.model, "adapter": args.adapter,
-            "engine": None if args.no_rerank else engine_name(args),
+            "engine": None if opts is None else engine_name(opts),
             "paradigm": "none" if args.no_rerank else args.paradigm, "reasoning": args.reasoning,
             "top_k": args.top_k, "settings": settings.as_dict() if settings else None,
             "compare": args.compare, "labels": {"compare": args.compare_name or Path(args.compare or "").name}}

@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True, help="TREC run to write (atomically)")
     parser.add_argument("--stats", default=None, help="stats JSON (default: OUTPUT.stats.json)")
     parser.add_argument("--tag", default="rl_rerank", help="run tag in the TREC file")
-    from rl_rerank.rerank.options import add_reranker_arguments
+    from rl_rerank.commands._reranker import add_reranker_arguments
 
     add_reranker_arguments(parser)
     g = parser.add_argument_group("parallel (same run file as one process)")
@@ -38,31 +38,33 @@ def run(args) -> int:
     from rl_rerank.data.outputs import check_outputs
     from rl_rerank.rerank.inputs import load_requests
     from rl_rerank.rerank.runner import rerank_requests
+    from rl_rerank.commands._reranker import reranker_options
     from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
-                                        reranker_inputs, run_options, strategy_settings)
+                                        reranker_inputs, run_options, strategy_settings, with_recipe_budgets)
 
     if args.shards < 1:
         raise UserError(f"--shards must be at least 1, got {args.shards}")
     if args.ray is not None and args.engine == "auto":  # the driver cannot see the workers' GPUs
         raise UserError("--ray needs an explicit --engine (vllm on GPU nodes, transformers on CPU)")
+    opts = with_recipe_budgets(reranker_options(args))
     stats_path = Path(args.stats) if args.stats else Path(str(args.output) + ".stats.json")
-    check_outputs(files=[args.output, stats_path], folders=[] if args.no_cache else [cache_root(args)],
-                  inputs=reranker_inputs(args) + [args.input, args.corpus, args.queries])
-    requests = load_requests(args.input, args.corpus, args.queries, args.top_k)
-    paradigm = build_paradigm(args)
-    settings = strategy_settings(args)
-    key, cache = open_cache(args, paradigm, settings)
+    check_outputs(files=[args.output, stats_path], folders=[cache_root(opts)] if opts.use_cache else [],
+                  inputs=reranker_inputs(opts) + [args.input, args.corpus, args.queries])
+    requests = load_requests(args.input, args.corpus, args.queries, opts.top_k)
+    paradigm = build_paradigm(opts)
+    settings = strategy_settings(opts)
+    key, cache = open_cache(opts, paradigm, settings)
     if args.shards > 1 or args.ray is not None:
-        run_, stats = _sharded(args, requests, key, cache)
+        run_, stats = _sharded(args, opts, requests, key, cache)
     else:
-        engine = build_engine(args)
+        engine = build_engine(opts)
         try:
-            run_, stats = rerank_requests(engine, paradigm, requests, settings, run_options(args), key, cache)
+            run_, stats = rerank_requests(engine, paradigm, requests, settings, run_options(opts), key, cache)
         finally:
             engine.close()
     write_run(args.output, run_, tag=args.tag)
-    stats = {"input": str(args.input), "output": str(args.output), "engine": engine_name(args),
-             "model": args.model, "adapter": args.adapter, "paradigm": args.paradigm, "reasoning": args.reasoning,
+    stats = {"input": str(args.input), "output": str(args.output), "engine": engine_name(opts),
+             "model": opts.model, "adapter": opts.adapter, "paradigm": opts.paradigm, "reasoning": opts.reasoning,
              "settings": settings.as_dict(), "cache_key": key, **stats}
     write_json(stats_path, stats)
     p = stats["parse"]
@@ -73,14 +75,16 @@ def run(args) -> int:
     return 0
 
 
-def _sharded(args, requests, key, cache):
-    from rl_rerank.rerank.options import engine_name, run_options
-    from rl_rerank.rerank.shards import parse_devices, rerank_sharded, worker_options
+def _sharded(args, opts, requests, key, cache):
+    from dataclasses import replace
 
-    args.engine = engine_name(args)  # resolved once: workers build what the cache key names
+    from rl_rerank.rerank.options import engine_name, run_options
+    from rl_rerank.rerank.shards import parse_devices, rerank_sharded
+
+    opts = replace(opts, engine=engine_name(opts))  # resolved once: workers build what the cache key names
     shards = None if args.ray is not None and args.shards == 1 else args.shards  # Ray: one actor per GPU
     devices = None if args.ray is not None else parse_devices(args.shard_devices, shards)
-    return rerank_sharded(worker_options(args), requests, run_options(args), key, cache, shards=shards,
+    return rerank_sharded(opts, requests, run_options(opts), key, cache, shards=shards,
                           use_ray=args.ray is not None, ray_address=args.ray, devices=devices,
                           gpus_per_actor=args.ray_actor_gpus)
 

@@ -12,7 +12,6 @@ worker (bad model path, bad adapter) is not retried: it would fail again; it sto
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import signal
@@ -24,6 +23,7 @@ from typing import Any, Callable, Sequence
 from rl_rerank.data.types import Request, Run
 from rl_rerank.errors import UserError
 from rl_rerank.rerank.cache import ResultCache
+from rl_rerank.rerank.options import RerankerOptions
 from rl_rerank.rerank.runner import Job, RunOptions, _progress, assemble, cache_repairs, plan, run_stats
 from rl_rerank.rerank.strategies import StrategyStats
 
@@ -39,10 +39,10 @@ class ChunkResult:
 
 
 class ShardWorker:
-    """One engine, paradigm and strategy settings, built from the reranker's command-line options on first use."""
+    """One engine, paradigm and strategy settings, built from the reranker's options on first use."""
 
-    def __init__(self, options: dict):
-        self.args = argparse.Namespace(**options)
+    def __init__(self, options: RerankerOptions):
+        self.options = options
         self.engine = None
 
     def rerank(self, heads: Sequence[Request]) -> ChunkResult:
@@ -50,9 +50,9 @@ class ShardWorker:
         from rl_rerank.rerank.strategies import rerank_batch
 
         if self.engine is None:
-            self.paradigm = build_paradigm(self.args)
-            self.settings = strategy_settings(self.args)
-            self.engine = build_engine(self.args)
+            self.paradigm = build_paradigm(self.options)
+            self.settings = strategy_settings(self.options)
+            self.engine = build_engine(self.options)
         c = self.engine.counter
         before = (c.prompt_tokens, c.completion_tokens, c.calls)
         stats = StrategyStats()
@@ -69,16 +69,10 @@ class ShardWorker:
             self.engine = None
 
 
-def worker_options(args: argparse.Namespace) -> dict:
-    """The picklable reranker options a worker rebuilds its engine from (no sharding flags: no recursion)."""
-    skip = {"shards", "ray", "shard_devices", "ray_actor_gpus"}
-    return {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in skip and not callable(v)}
-
-
 # --------------------------------------------------------------------------------------------- backends
 
 
-def _local_main(conn, options: dict, devices: str | None) -> None:
+def _local_main(conn, options: RerankerOptions, devices: str | None) -> None:
     """A local worker process: receive (chunk index, heads), answer ("done"|"error", chunk index, payload)."""
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
@@ -102,7 +96,7 @@ def _local_main(conn, options: dict, devices: str | None) -> None:
 class LocalBackend:
     """Worker processes started with `spawn` (safe with CUDA); each may own devices via CUDA_VISIBLE_DEVICES."""
 
-    def __init__(self, options: dict, n: int, devices: Sequence[str | None]):
+    def __init__(self, options: RerankerOptions, n: int, devices: Sequence[str | None]):
         import multiprocessing as mp
 
         self.ctx = mp.get_context("spawn")
@@ -185,7 +179,7 @@ class LocalBackend:
 class RayBackend:
     """One Ray actor per worker; `address` None starts a local Ray (one CPU per actor), else joins a cluster."""
 
-    def __init__(self, options: dict, n: int | None, address: str | None = None,
+    def __init__(self, options: RerankerOptions, n: int | None, address: str | None = None,
                  gpus_per_actor: float | None = None, ray_init: dict | None = None, max_workers: int | None = None):
         try:
             import ray
@@ -339,7 +333,7 @@ def parse_devices(text: str | None, n: int) -> list[str | None]:
     return [",".join(p.strip() for p in e.split("+")) for e in entries]
 
 
-def rerank_sharded(options: dict, requests: Sequence[Request], opts: RunOptions, config: str = "",
+def rerank_sharded(options: RerankerOptions, requests: Sequence[Request], opts: RunOptions, config: str = "",
                    cache: ResultCache | None = None, shards: int | None = 2, ray_address: str | None = None,
                    use_ray: bool = False, devices: Sequence[str | None] | None = None,
                    gpus_per_actor: float | None = None, max_retries: int = 2, hook: Hook | None = None,

@@ -206,22 +206,27 @@ def test_device_and_dtype_flags_reach_the_engine(tiny_model, monkeypatch):
 
     import torch
 
-    from rl_rerank.rerank.options import add_reranker_arguments, build_engine, key_dtype
+    from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
+    from rl_rerank.rerank.options import build_engine, key_dtype
 
     parser = argparse.ArgumentParser()
     add_reranker_arguments(parser)
     base = ["--engine", "transformers", "--model", str(tiny_model)]
-    eng = build_engine(parser.parse_args(base + ["--device", "cpu"]))
+
+    def parse(argv):
+        return reranker_options(parser.parse_args(argv))
+
+    eng = build_engine(parse(base + ["--device", "cpu"]))
     weight = next(eng.model.parameters())
     assert (eng.device, eng.dtype, weight.device.type, weight.dtype) == ("cpu", "float32", "cpu", torch.float32)
-    eng = build_engine(parser.parse_args(base + ["--device", "cpu", "--dtype", "bfloat16"]))
+    eng = build_engine(parse(base + ["--device", "cpu", "--dtype", "bfloat16"]))
     assert (eng.dtype, next(eng.model.parameters()).dtype) == ("bfloat16", torch.bfloat16)
     # the resume cache tells bf16 (GPU default) from fp32 scores; CPU keys stay what they were (dtype None)
-    assert key_dtype(parser.parse_args(base)) is None
+    assert key_dtype(parse(base)) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert key_dtype(parser.parse_args(base)) == "bfloat16"
-    assert key_dtype(parser.parse_args(base + ["--device", "cpu"])) is None
-    assert key_dtype(parser.parse_args(base + ["--dtype", "float32"])) == "float32"
+    assert key_dtype(parse(base)) == "bfloat16"
+    assert key_dtype(parse(base + ["--device", "cpu"])) is None
+    assert key_dtype(parse(base + ["--dtype", "float32"])) == "float32"
 
 
 def test_cuda_without_gpu_is_one_line(tiny_model, dl20_dir, tmp_path, capsys):

@@ -12,13 +12,22 @@ import yaml
 
 from rl_rerank.engines.vllm_engine import LORA_RANKS, accepted_lora_ranks, llm_kwargs_for, vllm_lora_rank
 from rl_rerank.errors import UserError
-from rl_rerank.rerank.options import add_reranker_arguments, context_length, strategy_settings, vllm_kwargs
+from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
+from rl_rerank.rerank.options import (RerankerOptions, context_length, strategy_settings, vllm_kwargs,
+                                      with_recipe_budgets)
 
 
-def parse(*argv: str) -> argparse.Namespace:
+def parse(*argv: str) -> RerankerOptions:
+    """The options `rerank` / `eval` hand to the library for this command line."""
     p = argparse.ArgumentParser()
     add_reranker_arguments(p)
-    return p.parse_args(list(argv))
+    return reranker_options(p.parse_args(list(argv)))
+
+
+def test_command_line_defaults_are_the_library_defaults():
+    assert parse() == RerankerOptions()
+    opts = parse("--no-cache", "--no-progress", "--engine-arg", "kv_cache_dtype=fp8", "--engine", "vllm")
+    assert (opts.use_cache, opts.progress, opts.engine_kwargs) == (False, False, {"kv_cache_dtype": "fp8"})
 
 
 def adapter_dir(tmp_path, r: int, recipe: dict | None = None):
@@ -80,15 +89,15 @@ def test_unset_flags_leave_vllm_defaults():
                                        (["--max-model-len", "8192"], "--max-model-len"),
                                        (["--gpu-memory-utilization", "0.5"], "--gpu-memory-utilization")])
 def test_vllm_flags_refused_for_other_engines(argv, flag):
-    from rl_rerank.rerank.options import engine_args
-
     with pytest.raises(UserError, match=f"{flag} is a vLLM option"):
-        engine_args(parse("--engine", "transformers", *argv))
+        parse("--engine", "transformers", *argv)
+    with pytest.raises(UserError, match=f"{flag} is a vLLM option"):  # the library checks too
+        RerankerOptions(engine="transformers", **{flag[2:].replace("-", "_"): 2}).check()
 
 
 def test_bad_engine_arg_is_one_line():
     with pytest.raises(UserError, match="expected KEY=VALUE"):
-        vllm_kwargs(parse("--engine", "vllm", "--engine-arg", "no_equals_sign"))
+        parse("--engine", "vllm", "--engine-arg", "no_equals_sign")
 
 
 # ----------------------------------------------------------------------------------------------- context
@@ -106,7 +115,7 @@ def test_context_is_prompt_plus_completion_budget(argv, completion):
     args = parse("--engine", "vllm", *argv)
     ctx = context_length(args)
     assert ctx == 4096 + completion + 16
-    assert ctx > args.max_prompt_tokens  # a full prompt leaves room to answer
+    assert ctx > with_recipe_budgets(args).max_prompt_tokens  # a full prompt leaves room to answer
     assert vllm_kwargs(args)["max_model_len"] == ctx
 
 
@@ -117,13 +126,15 @@ def test_budgets_come_from_the_recipe_that_trained_the_adapter(tmp_path):
     adapter = adapter_dir(tmp_path, 32, recipe)
     args = parse("--engine", "vllm", "--adapter", str(adapter), "--paradigm", "listwise", "--reasoning")
     settings = strategy_settings(args)
-    assert (args.max_doc_tokens, args.max_prompt_tokens, settings.reasoning_tokens) == (200, 6144, 3072)
+    filled = with_recipe_budgets(args)
+    assert (filled.max_doc_tokens, filled.max_prompt_tokens, settings.reasoning_tokens) == (200, 6144, 3072)
     assert vllm_kwargs(args)["max_model_len"] == 6144 + 8 + 5 * 20 + 3072 + 16
     # the command line still wins, and the reasoning budget never drops below the default
     args = parse("--engine", "vllm", "--adapter", str(adapter), "--paradigm", "listwise", "--reasoning",
                  "--max-prompt-tokens", "5000")
-    strategy_settings(args)
-    assert args.max_prompt_tokens == 5000 and args.max_doc_tokens == 200
+    filled = with_recipe_budgets(args)
+    assert filled.max_prompt_tokens == 5000 and filled.max_doc_tokens == 200
+    assert with_recipe_budgets(filled) is filled  # idempotent
     small = adapter_dir(tmp_path, 8, {"reasoning": True, "trl": {"max_completion_length": 256}})
     args = parse("--engine", "vllm", "--adapter", str(small), "--reasoning")
     assert strategy_settings(args).reasoning_tokens == 1024

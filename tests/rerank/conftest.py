@@ -8,8 +8,9 @@ import pytest
 
 from rl_rerank.cli import build_parser, main
 from rl_rerank.rerank.inputs import load_requests
+from rl_rerank.commands._reranker import reranker_options
 from rl_rerank.rerank.options import build_paradigm, open_cache, run_options, strategy_settings
-from rl_rerank.rerank.shards import rerank_sharded, worker_options
+from rl_rerank.rerank.shards import rerank_sharded
 
 SMALL = ["--top-k", "5", "--window", "4", "--stride", "2", "--max-new-tokens", "10", "--max-doc-tokens", "40",
          "--no-progress", "--batch-queries", "1"]
@@ -43,6 +44,7 @@ def reference(tiny_model, dl20_four, tmp_path_factory):
 
 def sharded_api(tiny_model, dl20_four, cache_dir, paradigm, **kw):
     args = build_parser().parse_args(argv(tiny_model, dl20_four, cache_dir / "x.trec", cache_dir, paradigm))
-    requests = load_requests(args.input, None, None, args.top_k)
-    key, cache = open_cache(args, build_paradigm(args), strategy_settings(args))
-    return rerank_sharded(worker_options(args), requests, run_options(args), key, cache, **kw), key
+    opts = reranker_options(args)
+    requests = load_requests(args.input, None, None, opts.top_k)
+    key, cache = open_cache(opts, build_paradigm(opts), strategy_settings(opts))
+    return rerank_sharded(opts, requests, run_options(opts), key, cache, **kw), key

@@ -55,7 +55,8 @@ class Spy(TransformersEngine):
 
 
 def rerank_prompts(tiny_model, paradigm_name: str, requests: list[Request], reasoning: bool, **strategy) -> set:
-    from rl_rerank.rerank.options import add_reranker_arguments, build_paradigm, strategy_settings
+    from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
+    from rl_rerank.rerank.options import build_paradigm, strategy_settings
     from rl_rerank.rerank.runner import RunOptions, rerank_requests
 
     p = argparse.ArgumentParser()
@@ -65,7 +66,7 @@ def rerank_prompts(tiny_model, paradigm_name: str, requests: list[Request], reas
             "--max-new-tokens", "4", "--repeats", "1"] + (["--reasoning"] if reasoning else [])
     for key, value in strategy.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
-    args = p.parse_args(argv)
+    args = reranker_options(p.parse_args(argv))
     engine = Spy(model=str(tiny_model))
     engine.prompts = []
     n = max(len(r.candidates) for r in requests)
