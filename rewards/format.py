@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms import PARADIGMS, get_paradigm
-from rl_rerank.rewards.common import as_int, as_labels, column, completion_text, finite
+from rl_rerank.rewards.bounds import finite
+from rl_rerank.rewards.inputs import as_int, as_labels, column, completion_text
 
 RewardFn = Callable[..., list[float]]
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rl_rerank.paradigms.groupwise import Groupwise
-from rl_rerank.rewards.common import as_labels, column, completion_text, finite, pessimistic_ranking, qrels_of
+from rl_rerank.rewards.bounds import finite
+from rl_rerank.rewards.inputs import as_labels, column, completion_text
+from rl_rerank.rewards.rankings import pessimistic_ranking, qrels_of
 from rl_rerank.rewards.metrics import js_divergence, ndcg_at_k, recall_at_k, to_distribution
 
 RewardFn = Callable[..., list[float]]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rl_rerank.paradigms.listwise import Listwise
-from rl_rerank.rewards.common import as_labels, column, completion_text, finite, qrels_of
+from rl_rerank.rewards.bounds import finite
+from rl_rerank.rewards.inputs import as_labels, column, completion_text
+from rl_rerank.rewards.rankings import qrels_of
 from rl_rerank.rewards.metrics import compat, ndcg_at_k, recall_at_k
 
 RewardFn = Callable[..., list[float]]

@@ -1,7 +1,7 @@
 """Ranking metrics used inside rewards: small, pure, and equal to ir_measures on tie-free rankings.
 
 Evaluation uses ir_measures itself; these exist because a reward is computed per completion thousands of
-times and must not pay for building a qrels/run object each time. tests/rewards/test_metrics.py checks
+times and must not pay for building a qrels/run object each time. tests/rewards/test_reward_metrics.py checks
 equality with ir_measures (nDCG@k, R@k, Compat) on random rankings.
 """
 

@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.pointwise import Pointwise
-from rl_rerank.rewards.common import as_float, as_int, column, completion_text, finite
+from rl_rerank.rewards.bounds import finite
+from rl_rerank.rewards.inputs import as_float, as_int, column, completion_text
 from rl_rerank.rewards.grades import grade_to_score
 
 RewardFn = Callable[..., list[float]]

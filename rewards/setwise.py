@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rl_rerank.paradigms.setwise import Setwise
-from rl_rerank.rewards.common import as_labels, column, completion_text, finite
+from rl_rerank.rewards.bounds import finite
+from rl_rerank.rewards.inputs import as_labels, column, completion_text
 
 RewardFn = Callable[..., list[float]]
 

@@ -500,10 +500,10 @@ def _group_row(paradigm, q, docs, grades, targets, reasoning, s: BuildSettings, 
 
 
 def neutralize_rows(ds, tokenizer=None):
-    """Prebuilt rows with every message's text neutralised (paradigms.common.neutralize_specials): rows
+    """Prebuilt rows with every message's text neutralised (paradigms.specials.neutralize_specials): rows
     written by another tool, or by hand, cannot smuggle special tokens into TRL's tokenization either.
     Rows built here are already neutral (idempotent)."""
-    from rl_rerank.paradigms.common import neutralize_specials, special_strings
+    from rl_rerank.paradigms.specials import neutralize_specials, special_strings
 
     specials = special_strings(tokenizer)
     columns = [c for c in ("prompt", "completion") if c in ds.column_names]

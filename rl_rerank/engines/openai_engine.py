@@ -18,7 +18,7 @@ from rl_rerank.errors import UserError
 class OpenAIEngine(Engine):
     """`tokenizer` (hub id or folder of the served model's tokenizer, optional): prompts are then fitted with
     exact token counts and the model's own special tokens are neutralised in documents (see
-    paradigms.common.neutralize_specials); without it, chat-marker shapes (<|...|>, [INST], <s>, ...) are."""
+    paradigms.specials.neutralize_specials); without it, chat-marker shapes (<|...|>, [INST], <s>, ...) are."""
 
     def __init__(self, model: str, adapter: str | None = None, base_url: str | None = None,
                  api_key: str | None = None, top_k: int = 20, concurrency: int = 16, timeout: float = 600.0,

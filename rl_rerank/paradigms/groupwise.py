@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed
-from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, to_int, wrap_target
+from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros, to_int
+from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
 GENERIC_REASONING = "I compare the documents with the query and with each other, then score each one."

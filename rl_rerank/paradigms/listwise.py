@@ -10,7 +10,8 @@ import re
 from typing import Sequence
 
 from rl_rerank.paradigms.base import Parsed
-from rl_rerank.paradigms.common import join_notes, label_number, leading_zeros, split_tags, wrap_target
+from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
+from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
 
 GENERIC_REASONING = "I compare each document with the query and order them from most to least relevant."

@@ -6,7 +6,9 @@ from typing import Any, Sequence
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm
-from rl_rerank.paradigms.common import TokenCounter, fit_prompt, instruction_text, load_template, special_strings
+from rl_rerank.paradigms.budget import TokenCounter, fit_prompt
+from rl_rerank.paradigms.prompt_template import instruction_text, load_template
+from rl_rerank.paradigms.specials import special_strings
 
 
 def doc_block(texts: Sequence[str]) -> str:

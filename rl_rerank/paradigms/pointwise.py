@@ -14,9 +14,11 @@ from typing import Any, Mapping, Sequence
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed
-from rl_rerank.paradigms.common import (TokenCounter, fit_prompt, first_number, instruction_text, join_notes,
-                                        leading_zeros, load_template, special_strings, split_tags, to_int,
-                                        wrap_target)
+from rl_rerank.paradigms.answer_numbers import first_number, leading_zeros, to_int
+from rl_rerank.paradigms.budget import TokenCounter, fit_prompt
+from rl_rerank.paradigms.prompt_template import instruction_text, load_template
+from rl_rerank.paradigms.specials import special_strings
+from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 
 GENERIC_REASONING = "I compare what the query asks for with what the document says and rate how much it helps."
 SCORE_MODES = ("erank", "expected")

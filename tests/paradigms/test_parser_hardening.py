@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rl_rerank.paradigms import get_paradigm
-from rl_rerank.paradigms.common import split_tags
+from rl_rerank.paradigms.tags import split_tags
 
 ALL = [(name, r) for name in ("pointwise", "listwise", "setwise", "groupwise") for r in (False, True)]
 

@@ -23,7 +23,7 @@ MAX_CHARS = 40
 
 def brevity(completions, **columns):
     """1 - characters / MAX_CHARS, clipped to [0, 1] (the completion text of a chat message)."""
-    from rl_rerank.rewards.common import completion_text
+    from rl_rerank.rewards.inputs import completion_text
 
     return [max(0.0, 1.0 - len(completion_text(c)) / MAX_CHARS) for c in completions]
 

@@ -1,4 +1,4 @@
-"""Plumbing shared by the rewards: completion text, dataset columns, and safe numbers.
+"""What a reward receives: completion text and dataset columns, read defensively.
 
 TRL's GRPOTrainer calls `f(prompts=..., completions=..., completion_ids=..., **columns)` where every dataset
 column arrives as a list aligned with the completions; completions are strings or, for conversational
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Sequence
+from typing import Any
 
 from rl_rerank.errors import ConfigError
 
@@ -86,24 +86,3 @@ def as_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def finite(values: Sequence[float], lo: float, hi: float) -> list[float]:
-    """Last line of defence: every reward is a finite float in its documented range."""
-    out = []
-    for v in values:
-        v = float(v)
-        out.append(lo if not math.isfinite(v) else min(hi, max(lo, v)))
-    return out
-
-
-def pessimistic_ranking(scores: Sequence[float], labels: Sequence[int]) -> list[int]:
-    """Indices by score descending; among tied scores the least relevant first.
-
-    A model gains nothing from ties: giving every document the same score ranks the positives last.
-    """
-    return sorted(range(len(scores)), key=lambda i: (-scores[i], labels[i], -i))
-
-
-def qrels_of(labels: Sequence[int]) -> dict[int, int]:
-    return {i: int(g) for i, g in enumerate(labels)}
