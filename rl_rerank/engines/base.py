@@ -39,7 +39,7 @@ class Generation:
 
 
 @dataclass
-class TokenCounter:
+class TokenUsage:
     """Tokens in and out across every call of one engine (reported in the rerank stats)."""
 
     prompt_tokens: int = 0
@@ -62,7 +62,7 @@ class Engine(ABC):
     top_k: int = 64
 
     def __init__(self) -> None:
-        self.counter = TokenCounter()
+        self.counter = TokenUsage()
 
     @abstractmethod
     def generate(self, prompts: Sequence[Messages], settings: GenerationSettings | None = None) -> list[Generation]:
