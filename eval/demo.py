@@ -509,11 +509,9 @@ def evaluate_stages(settings: DemoSettings, paradigm, sets) -> dict:
     from rl_rerank.training.runtime import has_gpu
 
     if has_gpu():
-        import multiprocessing as mp
+        from rl_rerank.subprocess_call import run_in_subprocess
 
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(1) as pool:
-            return pool.apply(_evaluate_child, (settings,))
+        return run_in_subprocess(_evaluate_child, settings)
     return _evaluate(settings, paradigm, sets)
 
 

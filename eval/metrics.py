@@ -101,17 +101,6 @@ def remove_excluded(run: Run, excluded: Mapping[str, Iterable[str]]) -> Run:
     return out
 
 
-def evaluate_bright(
-    run: Run,
-    qrels: Qrels,
-    excluded: Mapping[str, Iterable[str]],
-    measures: Iterable[str] = ("nDCG@10",),
-    per_query: bool = False,
-) -> dict[str, float] | dict[str, dict[str, float]]:
-    """BRIGHT protocol for one task: drop excluded ids, then score (gold ids are binary qrels)."""
-    return evaluate(remove_excluded(run, excluded), qrels, measures, per_query=per_query)
-
-
 def macro_average(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """Mean over tasks of each measure (BRIGHT averages over queries within a task, then over tasks)."""
     if not per_task:

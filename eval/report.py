@@ -10,6 +10,7 @@ from typing import Sequence
 
 from rl_rerank.data.atomic import atomic_open, write_json, write_text
 from rl_rerank.data.types import Qrels, Run
+from rl_rerank.eval.metrics import macro_average
 
 SIDE_NAMES = {"first_stage": "first stage", "reranked": "reranked"}
 
@@ -86,8 +87,7 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
         avg = {"name": f"{group} (mean of {len(members)})", "group": None, "average_of": [m["name"] for m in members],
                "queries": sum(m["queries"] for m in members)}
         for side in ("first_stage", "reranked") + (("compare",) if all("compare" in m for m in members) else ()):
-            names = list(members[0][side])
-            avg[side] = {n: sum(m[side][n] for m in members) / len(members) for n in names}
+            avg[side] = macro_average({m["name"]: m[side] for m in members})
         out.append(avg)
     return out
 

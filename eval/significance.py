@@ -84,19 +84,6 @@ def randomization_p(diffs: Sequence[float], samples: int = 20000, seed: int = 0,
     return (hits + 1) / (samples + 1)
 
 
-def bootstrap_ci(diffs: Sequence[float], confidence: float = 0.95, samples: int = 10000,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean difference (queries resampled with replacement); a check on the
-    t-based CI when the differences are far from normal."""
-    d = np.asarray(diffs, dtype=np.float64)
-    if len(d) == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(samples, len(d)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
-    return (float(lo), float(hi))
-
-
 def compare_values(a: Mapping[str, float], b: Mapping[str, float], qids: Sequence[str] | None = None,
                    measure: str = "", seed: int = 0, samples: int = 20000) -> dict:
     """Paired comparison of per-query values {qid: value} of system a against system b."""

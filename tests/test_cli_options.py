@@ -10,9 +10,6 @@ import pytest
 
 from rl_rerank import argtypes, cli
 
-# eval/commands/demo.py is being rewritten by the lead (issue 11 scope note); its two int options move to
-# rl_rerank.argtypes with that rewrite. Remove this exemption then.
-EXEMPT: set = set()  # every command's options are checked
 CHECKED = {argtypes.positive_int, argtypes.non_negative_int, argtypes.any_int, argtypes.non_negative_float,
            argtypes.unit_float}
 
@@ -48,8 +45,6 @@ def test_the_walk_finds_the_options_the_issue_names():
 
 @pytest.mark.parametrize("command,option,kind", OPTIONS, ids=[f"{c} {o}" for c, o, _ in OPTIONS])
 def test_no_numeric_option_uses_a_bare_int_or_float(command, option, kind):
-    if (command, option) in EXEMPT:
-        pytest.skip("eval/commands/demo.py: the lead's rewrite")
     assert kind not in (int, float), f"{command} {option} uses type={kind.__name__}; use rl_rerank.argtypes"
 
 
@@ -62,8 +57,6 @@ def _run(argv, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("command,option", COUNTS, ids=[f"{c} {o}" for c, o in COUNTS])
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5"])
 def test_counts_reject_zero_negative_and_non_integers(command, option, value, capsys):
-    if (command, option) in EXEMPT:
-        pytest.skip("eval/commands/demo.py: the lead's rewrite")
     code, err = _run([command, f"{option}={value}"], capsys)
     assert code == 2
     lines = err.strip().splitlines()

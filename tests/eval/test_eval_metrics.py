@@ -8,7 +8,7 @@ from rl_rerank.data.rank_llm import read_requests
 from rl_rerank.data.trec import read_qrels
 from rl_rerank.data.types import run_from_requests
 from rl_rerank.errors import UserError
-from rl_rerank.eval.metrics import evaluate, evaluate_bright, macro_average, parse_measure, remove_excluded
+from rl_rerank.eval.metrics import evaluate, macro_average, parse_measure, remove_excluded
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_bright_excluded_id_ranked_first_costs_nothing():
     with_excluded = {"q": {"self": 9.0, "gold": 8.0, "dup": 7.0, "other": 1.0}}
     clean = {"q": {"gold": 8.0, "other": 1.0}}
     assert evaluate(with_excluded, qrels)["nDCG@10"] < 1.0
-    assert evaluate_bright(with_excluded, qrels, excluded) == evaluate(clean, qrels) == {"nDCG@10": 1.0}
+    assert evaluate(remove_excluded(with_excluded, excluded), qrels) == evaluate(clean, qrels) == {"nDCG@10": 1.0}
     assert remove_excluded(with_excluded, excluded) == clean
     assert with_excluded["q"]["self"] == 9.0  # input not modified
 
@@ -65,7 +65,8 @@ def test_bright_exclusions_on_real_aops_ids(bright_dir):
     gold = sorted(split.qrels[qid])
     banned = sorted(split.excluded[qid])[:20]
     run = {qid: {d: 100.0 - i for i, d in enumerate(banned + gold)}}
-    assert evaluate_bright(run, {qid: split.qrels[qid]}, split.excluded)["nDCG@10"] == pytest.approx(1.0)
+    clean = remove_excluded(run, split.excluded)
+    assert evaluate(clean, {qid: split.qrels[qid]})["nDCG@10"] == pytest.approx(1.0)
     assert evaluate(run, {qid: split.qrels[qid]})["nDCG@10"] == 0.0
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from rl_rerank.data import read_qrels, read_requests, run_from_requests
 from rl_rerank.eval.metrics import evaluate
-from rl_rerank.eval.significance import (bootstrap_ci, compare, compare_values, paired_t, randomization_p,
+from rl_rerank.eval.significance import (compare, compare_values, paired_t, randomization_p,
                                          sentence)
 
 
@@ -95,8 +95,6 @@ def test_perturbed_copy(dl20, tmp_path):
     r = compare(run, worse, qrels)
     assert r["diff"] > 0 and r["p_t"] < 0.05 and r["p_rand"] < 0.05 and r["wins"] > r["losses"]
     assert r["ci_low"] > 0
-    lo, hi = bootstrap_ci([1.0] * 5 + [0.0] * 5, samples=2000)
-    assert 0.1 <= lo < 0.5 < hi <= 0.9
     write_run(tmp_path / "a.trec", run)
     write_run(tmp_path / "b.trec", worse)
     from_files = compare(tmp_path / "a.trec", tmp_path / "b.trec", qrels)
