@@ -11,6 +11,7 @@ from pathlib import Path
 from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_int, unit_float
 from rl_rerank.engines.factory import ENGINES, make_engine
 from rl_rerank.errors import UserError
+from rl_rerank.paradigms import paradigm_names
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 from rl_rerank.paths import cache_dir
 from rl_rerank.rerank.cache import ResultCache, config_key, runtime_identity
@@ -50,7 +51,8 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
                    help="any other engine keyword argument, value read as YAML (e.g. --engine-arg "
                         "enable_chunked_prefill=true --engine-arg kv_cache_dtype=fp8); repeatable")
     g = parser.add_argument_group("paradigm and strategy")
-    g.add_argument("--paradigm", choices=("pointwise", "listwise", "setwise", "groupwise"), default="pointwise")
+    g.add_argument("--paradigm", choices=paradigm_names(), default="pointwise",
+                   help="a registered paradigm (rl_rerank.paradigms; choices read when the parser is built)")
     g.add_argument("--reasoning", action="store_true", help="the model reasons before answering")
     g.add_argument("--template", default=None, help="prompt template file (default: the paradigm's packaged one)")
     g.add_argument("--max-doc-tokens", type=positive_int, default=None,
