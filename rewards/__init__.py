@@ -55,12 +55,30 @@ RANGES: dict[str, tuple[float, float]] = {
 REWARDS: dict[str, RewardFn] = {name: factory() for name, factory in FACTORIES.items()}
 
 
+def _factory(name: str) -> Callable[..., RewardFn] | None:
+    """FACTORIES[name], or the format reward of a paradigm registered later (format_<paradigm>)."""
+    factory = FACTORIES.get(name)
+    if factory is None and name.startswith("format_"):
+        from rl_rerank.paradigms import PARADIGMS
+
+        if name[len("format_"):] in PARADIGMS:
+            factory = _format_for(name[len("format_"):])
+    return factory
+
+
+def reward_names() -> list[str]:
+    """Every reward name: the registered ones and format_<paradigm> for each registered paradigm."""
+    from rl_rerank.paradigms import PARADIGMS
+
+    return list(FACTORIES) + [f"format_{p}" for p in PARADIGMS if f"format_{p}" not in FACTORIES]
+
+
 def get_reward(name: str, **options: Any) -> RewardFn:
     """The reward called `name`, built with `options` (e.g. reasoning=False); ConfigError if unknown."""
-    factory = FACTORIES.get(name)
+    factory = _factory(name)
     if factory is None:
-        raise ConfigError(f"unknown reward {name!r}; registered rewards: {', '.join(FACTORIES)}")
-    if not options:
+        raise ConfigError(f"unknown reward {name!r}; registered rewards: {', '.join(reward_names())}")
+    if not options and name in REWARDS:
         return REWARDS[name]
     try:
         return factory(**options)
@@ -83,12 +101,12 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
     else:
         raise ConfigError(f"rewards must be a mapping name -> weight or a list of names, got {type(spec).__name__}")
     if not items:
-        raise ConfigError(f"no reward given; registered rewards: {', '.join(FACTORIES)}")
+        raise ConfigError(f"no reward given; registered rewards: {', '.join(reward_names())}")
     options = dict(options or {})
-    unknown = [k for k in [n for n, _ in items] + list(options) if k not in FACTORIES]
+    unknown = [k for k in [n for n, _ in items] + list(options) if _factory(k) is None]
     if unknown:
         raise ConfigError(f"unknown reward(s) {', '.join(sorted(set(unknown)))}; "
-                          f"registered rewards: {', '.join(FACTORIES)}")
+                          f"registered rewards: {', '.join(reward_names())}")
     funcs, weights = [], []
     for name, entry in items:
         own: dict[str, Any] = {}
@@ -101,7 +119,7 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
             weight = float(entry)
         except (TypeError, ValueError):
             raise ConfigError(f"reward {name!r}: weight must be a number, got {entry!r}") from None
-        params = inspect.signature(FACTORIES[name]).parameters
+        params = inspect.signature(_factory(name)).parameters
         opts = {k: v for k, v in common.items() if k in params}
         opts.update(options.get(name, {}))
         opts.update(own)
@@ -110,5 +128,5 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
     return funcs, weights
 
 
-__all__ = ["FACTORIES", "RANGES", "REWARDS", "build_reward_funcs", "get_reward", "make_erank", "make_format",
+__all__ = ["FACTORIES", "RANGES", "REWARDS", "build_reward_funcs", "get_reward", "reward_names", "make_erank", "make_format",
            "make_grouprank", "make_pointwise_error", "make_rearank", "make_reasonrank", "make_setwise"]

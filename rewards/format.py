@@ -1,7 +1,8 @@
 """Format rewards, usable alone or beside a ranking reward: did the completion follow the paradigm's shape?
 
 1.0 tags as required and a clean answer; 0.5 tags right but the answer needed repair; 0.0 otherwise.
-Range: [0, 1]. Multi-document paradigms take the number of documents from `labels` (or `num_docs`).
+Range: [0, 1]. Multi-document paradigms take the number of documents from `labels` (or `num_docs`); any
+registered paradigm works (rl_rerank.paradigms), `max_score` goes to those that take it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms import PARADIGMS, get_paradigm
+from rl_rerank.paradigms import PARADIGMS, get_paradigm, paradigm_options
 from rl_rerank.rewards.bounds import finite
 from rl_rerank.rewards.inputs import as_int, as_labels, column, completion_text
 
@@ -24,7 +25,7 @@ def make_format(paradigm: str | None = None, reasoning: bool = True, max_score: 
 
     def parser_for(name: str):
         if name not in parsers:
-            opts = {"max_score": max_score} if name in ("pointwise", "groupwise") else {}
+            opts = {"max_score": max_score} if "max_score" in paradigm_options(name) else {}
             parsers[name] = get_paradigm(name, reasoning=reasoning, **opts)
         return parsers[name]
 
@@ -40,7 +41,7 @@ def make_format(paradigm: str | None = None, reasoning: bool = True, max_score: 
         counts = column(columns, "num_docs", n, reward_name, required=False)
         out = []
         for c, name, cell, count in zip(completions, names, labels, counts):
-            if name == "pointwise":
+            if PARADIGMS[name].single_document:
                 num = 1
             elif cell is not None:
                 num = len(as_labels(cell))

@@ -8,6 +8,7 @@ import argparse
 from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_int, unit_float
 from rl_rerank.engines.factory import ENGINES
 from rl_rerank.errors import UserError
+from rl_rerank.paradigms import paradigm_names
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 from rl_rerank.rerank.fusion import FUSION_METHODS
 from rl_rerank.rerank.options import RerankerOptions
@@ -41,7 +42,8 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
                    help="any other engine keyword argument, value read as YAML (e.g. --engine-arg "
                         "enable_chunked_prefill=true --engine-arg kv_cache_dtype=fp8); repeatable")
     g = parser.add_argument_group("paradigm and strategy")
-    g.add_argument("--paradigm", choices=("pointwise", "listwise", "setwise", "groupwise"), default="pointwise")
+    g.add_argument("--paradigm", choices=paradigm_names(), default="pointwise",
+                   help="a registered paradigm (rl_rerank.paradigms; choices read when the parser is built)")
     g.add_argument("--reasoning", action="store_true", help="the model reasons before answering")
     g.add_argument("--template", default=None, help="prompt template file (default: the paradigm's packaged one)")
     g.add_argument("--max-doc-tokens", type=positive_int, default=None,

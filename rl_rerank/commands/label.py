@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          help="extra engine keyword argument (e.g. max_model_len=8192); repeatable")
 
     lab = p.add_argument_group("labelling")
-    lab.add_argument("--paradigm", default="pointwise", choices=["pointwise", "listwise"])
+    lab.add_argument("--paradigm", default="pointwise", choices=labelled_paradigms(),
+                     help="a paradigm a teacher can label: scores per document or lists per window")
     lab.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=True,
                      help="ask the teacher to reason first and keep its reasoning (default on)")
     lab.add_argument("--max-doc-tokens", type=positive_int, default=DEFAULT_MAX_DOC_TOKENS,
@@ -67,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def labelled_paradigms() -> list[str]:
+    """Registered paradigms whose teacher output becomes labels (read when the parser is built)."""
+    from rl_rerank.paradigms import PARADIGMS
+
+    return [name for name, cls in PARADIGMS.items() if cls.teacher_labels is not None]
+
+
 def _pairs(items: list[str], what: str) -> dict:
     from rl_rerank.errors import ConfigError
 
@@ -86,7 +94,8 @@ def _pairs(items: list[str], what: str) -> dict:
 
 
 def run(args) -> int:
-    from rl_rerank.datagen.examples import BuildSettings, build_from_source, plan_items, write_built
+    from rl_rerank.datagen.examples import (BuildSettings, build_from_source, plan_items, teacher_labels_of,
+                                            write_built)
     from rl_rerank.datagen.label import LabelSettings, label_items
     from rl_rerank.datagen.sources import DataSource, load_pools
 
@@ -106,7 +115,8 @@ def run(args) -> int:
                         seed=args.seed, accept_repaired=args.accept_repaired, model_name=args.model or "embedded:SmolLM2-135M-Instruct")
     # Everything that can fail on the data fails here, before the teacher is loaded.
     items, plan = plan_items(load_pools(source), settings)
-    print(f"plan: {len(items)} {'pairs' if args.paradigm == 'pointwise' else 'windows'} from "
+    scores = teacher_labels_of(args.paradigm) == "scores"
+    print(f"plan: {len(items)} {'pairs' if scores else 'windows'} from "
           f"{plan.queries_used}/{plan.queries_total} queries; {len(plan.no_positive_qids)} queries with no "
           f"positive skipped", file=sys.stderr)
     if not items:
@@ -132,7 +142,7 @@ def run(args) -> int:
         stats = label_items(items, engine, paradigm, lab, args.output, tokenizer, progress=not args.no_progress)
     finally:
         engine.close()
-    print(f"label: {stats.kept} labelled {'pairs' if args.paradigm == 'pointwise' else 'lists'} -> {args.output} "
+    print(f"label: {stats.kept} labelled {'pairs' if scores else 'lists'} -> {args.output} "
           f"(stats: {args.output}.stats.json)", file=sys.stderr)
     if args.sft_output and stats.kept == 0:
         from rl_rerank.errors import UserError

@@ -1,7 +1,9 @@
 """Training examples from sources: pointwise pairs, listwise windows, setwise sets, groupwise groups.
 
 One job: turn per-query pools (datagen/sources.py) into the rows the trainers read, for SFT
-(`prompt` + `completion` chat messages) or GRPO (`prompt` + reward columns). Every random choice (negatives,
+(`prompt` + `completion` chat messages) or GRPO (`prompt` + reward columns). Each paradigm picks its builder
+in `Paradigm.example_rows`, which gets a `QueryJob` (the query's sampler, the settings, shared counting); the
+builders of the packaged paradigms are the `*_rows` functions below. Every random choice (negatives,
 group sizes, positions, row order) comes from a generator seeded by (seed, qid), so a query's examples do not
 change when other queries are added or removed.
 
@@ -37,7 +39,6 @@ from rl_rerank.datagen.sources import DataSource, Pools, QueryPool, iter_jsonl, 
 
 log = logging.getLogger(__name__)
 
-PARADIGMS = ("pointwise", "listwise", "setwise", "groupwise")
 MODES = ("sft", "grpo")
 
 
@@ -45,7 +46,7 @@ MODES = ("sft", "grpo")
 class BuildSettings:
     """How examples are built from a source (embeddable in a trainer's YAML config under `data:`)."""
 
-    paradigm: str = field(default="pointwise", metadata={"help": f"one of {PARADIGMS}"})
+    paradigm: str = field(default="pointwise", metadata={"help": "a registered paradigm (rl_rerank.paradigms)"})
     mode: str = field(default="sft", metadata={"help": "sft (prompt + completion) or grpo (prompt + reward columns)"})
     reasoning: bool = field(default=False, metadata={"help": "ask for <think> reasoning in prompts and targets"})
     max_doc_tokens: int = field(default=DEFAULT_MAX_DOC_TOKENS, metadata={"help": "documents truncated to this many tokens"})
@@ -86,8 +87,9 @@ class BuildSettings:
     groups_per_query: int = field(default=1, metadata={"help": "groupwise: groups built per query"})
 
     def __post_init__(self):
-        if self.paradigm not in PARADIGMS:
-            raise ConfigError(f"paradigm {self.paradigm!r} is not one of {PARADIGMS}")
+        from rl_rerank.paradigms import paradigm_class
+
+        paradigm_class(self.paradigm)  # ConfigError naming the registered paradigms
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {MODES}")
         if self.random_from not in ("corpus", "run"):
@@ -167,8 +169,8 @@ def order_to_labels(order: Sequence[int]) -> list[int]:
 # ------------------------------------------------------------------------------------------ sampling
 
 
-class _QuerySampler:
-    """Positives and negatives of one query, with a generator seeded by (seed, qid)."""
+class QuerySampler:
+    """Positives and negatives of one query, with a generator seeded by (seed, qid); builders draw from it."""
 
     def __init__(self, pool: QueryPool, pools: Pools, settings: BuildSettings):
         self.pool, self.pools, self.s = pool, pools, settings
@@ -247,7 +249,57 @@ def _target_score(pool: QueryPool, docid: str, pools: Pools, settings: BuildSett
     return grade_to_score(pool.labels.get(docid), pools.max_grade, settings.grade_map), None
 
 
-def _pointwise_docs(sampler: _QuerySampler, settings: BuildSettings, stats: BuildStats) -> list[Candidate] | None:
+@dataclass
+class QueryJob:
+    """One query's share of a build, handed to `Paradigm.example_rows`: the seeded sampler, the settings, and
+    the counting every builder shares (so BuildStats mean the same for every paradigm)."""
+
+    sampler: QuerySampler
+    settings: BuildSettings
+    pools: Pools
+    stats: BuildStats
+    tokenizer: Any = None
+    ref_scores: dict[tuple[str, str], float] | None = None
+
+    @property
+    def pool(self) -> QueryPool:
+        return self.sampler.pool
+
+    @property
+    def query(self):
+        return self.sampler.pool.query
+
+    def count(self, docids: Sequence[str]) -> None:
+        """Count documents put in rows as positives or negatives (by min_positive_grade)."""
+        for d in docids:
+            if self.sampler.grade(d) >= self.settings.min_positive_grade:
+                self.stats.positives += 1
+            else:
+                self.stats.negatives += 1
+        self.stats.documents += len(docids)
+
+    def target_score(self, docid: str) -> tuple[int, str | None]:
+        """The 0..10 target of a document (teacher score, else mapped grade) and the teacher's reasoning,
+        counted in the target histogram."""
+        score, reasoning = _target_score(self.pool, docid, self.pools, self.settings)
+        self.stats.target_histogram[score] = self.stats.target_histogram.get(score, 0) + 1
+        return score, reasoning
+
+    def group_row(self, paradigm, docs: Sequence[Candidate], targets: Sequence[int],
+                  reasoning: str | None = None) -> dict:
+        """A row over several documents: prompt, docids, judged grades as `labels`; SFT adds the completion for
+        `targets` (the paradigm's labels, prompt order). The documents are counted."""
+        grades = [self.sampler.grade(d.docid) for d in docs]
+        row = {"prompt": paradigm.messages(self.query, docs, self.tokenizer), "qid": self.query.qid,
+               "docids": [d.docid for d in docs], "labels": grades}
+        if self.settings.mode == "sft":
+            row["completion"] = [{"role": "assistant", "content": paradigm.target(list(targets), reasoning)}]
+            row["targets"] = list(targets)
+        self.count([d.docid for d in docs])
+        return row
+
+
+def _pointwise_docs(sampler: QuerySampler, settings: BuildSettings, stats: BuildStats) -> list[Candidate] | None:
     pool = sampler.pool
     if pool.teacher_scores:  # teacher-labelled pairs are the examples, as labelled
         return [c for c in pool.candidates if c.docid in pool.teacher_scores]
@@ -267,7 +319,7 @@ def _pointwise_docs(sampler: _QuerySampler, settings: BuildSettings, stats: Buil
     return docs
 
 
-def _pointwise_groups(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+def _pointwise_groups(sampler: QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
     """One group per positive (x groups_per_positive): the positive first, then group_size - 1 negatives.
 
     Negatives are judged documents below min_positive_grade first (the strongest signal: a judge looked at them
@@ -297,7 +349,7 @@ def _pointwise_groups(sampler: _QuerySampler, settings: BuildSettings) -> list[l
     return groups
 
 
-def _listwise_windows(sampler: _QuerySampler, settings: BuildSettings,
+def _listwise_windows(sampler: QuerySampler, settings: BuildSettings,
                       stats: BuildStats) -> list[tuple[list[Candidate], list[int] | None, str | None]]:
     """(docs in prompt order, teacher order or None, reasoning) per window."""
     pool = sampler.pool
@@ -331,7 +383,7 @@ def _listwise_windows(sampler: _QuerySampler, settings: BuildSettings,
     return out
 
 
-def _setwise_sets(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+def _setwise_sets(sampler: QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
     pos = sampler.positives[: settings.max_positives] if settings.max_positives else list(sampler.positives)
     sets = []
     n_neg = settings.set_size - 1
@@ -347,7 +399,7 @@ def _setwise_sets(sampler: _QuerySampler, settings: BuildSettings) -> list[list[
     return sets
 
 
-def _groupwise_groups(sampler: _QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
+def _groupwise_groups(sampler: QuerySampler, settings: BuildSettings) -> list[list[Candidate]] | None:
     groups = []
     for _ in range(settings.groups_per_query):
         size = sampler.rng.randint(settings.group_min, settings.group_max)
@@ -380,13 +432,13 @@ def build_examples(pools: Pools, settings: BuildSettings, paradigm=None, tokeniz
     stats = BuildStats(queries_total=len(pools.queries))
     per_query: list[list[dict]] = []
     for pool in pools.queries:
-        sampler = _QuerySampler(pool, pools, settings)
+        sampler = QuerySampler(pool, pools, settings)
         stats.positives_without_text += sampler.missing_text
         teacher_only = bool(pool.teacher_scores or pool.teacher_lists)
-        if not sampler.positives and not (teacher_only and settings.paradigm in ("pointwise", "listwise")):
+        if not sampler.positives and not (teacher_only and paradigm.teacher_labels is not None):
             stats.no_positive_qids.append(pool.query.qid)
             continue
-        rows = _rows_for_query(sampler, paradigm, settings, tokenizer, pools, stats, ref_scores)
+        rows = paradigm.example_rows(QueryJob(sampler, settings, pools, stats, tokenizer, ref_scores))
         if rows is None:
             stats.too_few_candidates_qids.append(pool.query.qid)
             continue
@@ -405,98 +457,80 @@ def build_examples(pools: Pools, settings: BuildSettings, paradigm=None, tokeniz
     if settings.shuffle:
         rng.shuffle(per_query)  # query order; documents of a query stay contiguous
     rows = [r for q in per_query for r in q]
-    if settings.shuffle and not (settings.paradigm == "pointwise" and settings.mode == "grpo"):
-        rng.shuffle(rows)
+    if settings.shuffle and not (paradigm.single_document and settings.mode == "grpo"):
+        rng.shuffle(rows)  # single-document GRPO rows stay query-contiguous (query groups)
     stats.examples = len(rows)
     log.info("built %s", stats.summary())
     return BuildResult(_to_dataset(rows), stats)
 
 
-def _rows_for_query(sampler: _QuerySampler, paradigm, s: BuildSettings, tokenizer, pools: Pools,
-                    stats: BuildStats, ref_scores) -> list[dict] | None:
-    pool, q = sampler.pool, sampler.pool.query
+def pointwise_rows(paradigm, job: QueryJob) -> list[dict] | None:
+    """One row per (query, document): sampled pairs, teacher-labelled pairs, or (SFT with group_size) ranking
+    groups of one positive and its negatives."""
+    s, sampler, q = job.settings, job.sampler, job.query
     rows: list[dict] = []
-
-    def count(docids: Sequence[str]):
-        for d in docids:
-            if sampler.grade(d) >= s.min_positive_grade:
-                stats.positives += 1
-            else:
-                stats.negatives += 1
-        stats.documents += len(docids)
-
-    if s.paradigm == "pointwise" and s.group_size is not None and s.mode == "sft":
+    if s.group_size is not None and s.mode == "sft":
         groups = _pointwise_groups(sampler, s)
         if not groups:
             return None
         for k, docs in enumerate(groups):
-            count([d.docid for d in docs])
+            job.count([d.docid for d in docs])
             for d in docs:
-                score, reasoning = _target_score(pool, d.docid, pools, s)
-                stats.target_histogram[score] = stats.target_histogram.get(score, 0) + 1
-                rows.append({"prompt": paradigm.messages(q, [d], tokenizer), "qid": q.qid, "docid": d.docid,
+                score, reasoning = job.target_score(d.docid)
+                rows.append({"prompt": paradigm.messages(q, [d], job.tokenizer), "qid": q.qid, "docid": d.docid,
                              "label": sampler.grade(d.docid), "group": f"{q.qid}#{k}", "target": score,
                              "completion": [{"role": "assistant", "content": paradigm.target([score], reasoning)}]})
         return rows
-
-    if s.paradigm == "pointwise":
-        docs = _pointwise_docs(sampler, s, stats)
-        if not docs:
-            return None
-        count([d.docid for d in docs])
-        for d in docs:
-            score, reasoning = _target_score(pool, d.docid, pools, s)
-            teacher = pool.teacher_scores.get(d.docid)
-            stats.teacher_labelled += teacher is not None
-            stats.with_reasoning += bool(reasoning)
-            stats.target_histogram[score] = stats.target_histogram.get(score, 0) + 1
-            row = {"prompt": paradigm.messages(q, [d], tokenizer), "qid": q.qid, "docid": d.docid,
-                   "label": sampler.grade(d.docid)}
-            if s.mode == "sft":
-                row["completion"] = [{"role": "assistant", "content": paradigm.target([score], reasoning)}]
-                row["target"] = score
-            else:
-                row["teacher_score"] = float(teacher.score) if teacher is not None else None
-                row["ref_score"] = ref_scores.get((q.qid, d.docid)) if ref_scores else None
-                # the grade on the SFT targets' 0..10 scale, for rewards that compare a score with it
-                row["label_score"] = grade_to_score(pool.labels.get(d.docid), pools.max_grade, s.grade_map)
-                row["docs_per_query"] = len(docs)
-            rows.append(row)
-        return rows
-
-    if s.paradigm == "listwise":
-        for docs, teacher_order, reasoning in _listwise_windows(sampler, s, stats):
-            grades = [sampler.grade(d.docid) for d in docs]
-            order = teacher_order if teacher_order is not None else listwise_order(grades)
-            stats.teacher_labelled += teacher_order is not None
-            stats.with_reasoning += bool(reasoning)
-            rows.append(_group_row(paradigm, q, docs, grades, order_to_labels(order), reasoning, s, tokenizer))
-            count([d.docid for d in docs])
-        return rows
-
-    groups = _setwise_sets(sampler, s) if s.paradigm == "setwise" else _groupwise_groups(sampler, s)
-    if groups is None:
+    docs = _pointwise_docs(sampler, s, job.stats)
+    if not docs:
         return None
-    for docs in groups:
-        grades = [sampler.grade(d.docid) for d in docs]
-        if s.paradigm == "setwise":
-            targets = grades
+    job.count([d.docid for d in docs])
+    for d in docs:
+        score, reasoning = job.target_score(d.docid)
+        teacher = job.pool.teacher_scores.get(d.docid)
+        job.stats.teacher_labelled += teacher is not None
+        job.stats.with_reasoning += bool(reasoning)
+        row = {"prompt": paradigm.messages(q, [d], job.tokenizer), "qid": q.qid, "docid": d.docid,
+               "label": sampler.grade(d.docid)}
+        if s.mode == "sft":
+            row["completion"] = [{"role": "assistant", "content": paradigm.target([score], reasoning)}]
+            row["target"] = score
         else:
-            targets = [_target_score(pool, d.docid, pools, s)[0] for d in docs]
-            for t in targets:
-                stats.target_histogram[t] = stats.target_histogram.get(t, 0) + 1
-        rows.append(_group_row(paradigm, q, docs, grades, targets, None, s, tokenizer))
-        count([d.docid for d in docs])
+            row["teacher_score"] = float(teacher.score) if teacher is not None else None
+            row["ref_score"] = job.ref_scores.get((q.qid, d.docid)) if job.ref_scores else None
+            # the grade on the SFT targets' 0..10 scale, for rewards that compare a score with it
+            row["label_score"] = grade_to_score(job.pool.labels.get(d.docid), job.pools.max_grade, s.grade_map)
+            row["docs_per_query"] = len(docs)
+        rows.append(row)
     return rows
 
 
-def _group_row(paradigm, q, docs, grades, targets, reasoning, s: BuildSettings, tokenizer) -> dict:
-    row = {"prompt": paradigm.messages(q, docs, tokenizer), "qid": q.qid, "docids": [d.docid for d in docs],
-           "labels": list(grades)}
-    if s.mode == "sft":
-        row["completion"] = [{"role": "assistant", "content": paradigm.target(list(targets), reasoning)}]
-        row["targets"] = list(targets)
-    return row
+def listwise_rows(paradigm, job: QueryJob) -> list[dict]:
+    """One row per window: the teacher's permutation when labelled, else documents by descending grade."""
+    rows = []
+    for docs, teacher_order, reasoning in _listwise_windows(job.sampler, job.settings, job.stats):
+        grades = [job.sampler.grade(d.docid) for d in docs]
+        order = teacher_order if teacher_order is not None else listwise_order(grades)
+        job.stats.teacher_labelled += teacher_order is not None
+        job.stats.with_reasoning += bool(reasoning)
+        rows.append(job.group_row(paradigm, docs, order_to_labels(order), reasoning))
+    return rows
+
+
+def setwise_rows(paradigm, job: QueryJob) -> list[dict] | None:
+    """One row per set of one positive and set_size - 1 negatives; the target is the judged grades."""
+    sets = _setwise_sets(job.sampler, job.settings)
+    if sets is None:
+        return None
+    return [job.group_row(paradigm, docs, [job.sampler.grade(d.docid) for d in docs]) for docs in sets]
+
+
+def groupwise_rows(paradigm, job: QueryJob) -> list[dict] | None:
+    """One row per group; every document's target is its 0..10 score (teacher, else mapped grade)."""
+    groups = _groupwise_groups(job.sampler, job.settings)
+    if groups is None:
+        return None
+    return [job.group_row(paradigm, docs, [job.target_score(d.docid)[0] for d in docs]) for docs in groups]
 
 
 def neutralize_rows(ds, tokenizer=None):
@@ -535,18 +569,18 @@ class PlannedItem:
 
 
 def plan_items(pools: Pools, settings: BuildSettings) -> tuple[list[PlannedItem], BuildStats]:
-    """The pairs (pointwise) or windows (listwise) a teacher should label, chosen by the same seeded sampling
-    as the builders, in a fixed order (queries in source order, a query's documents contiguous)."""
-    if settings.paradigm not in ("pointwise", "listwise"):
-        raise ConfigError(f"teacher labelling supports pointwise and listwise, not {settings.paradigm!r}")
+    """The pairs (paradigms whose teacher labels are scores) or windows (lists) a teacher should label, chosen by
+    the same seeded sampling as the builders, in a fixed order (queries in source order, a query's documents
+    contiguous)."""
+    kind = teacher_labels_of(settings.paradigm)
     stats = BuildStats(queries_total=len(pools.queries))
     items: list[PlannedItem] = []
     for pool in pools.queries:
-        sampler = _QuerySampler(pool, pools, settings)
+        sampler = QuerySampler(pool, pools, settings)
         if not sampler.positives:
             stats.no_positive_qids.append(pool.query.qid)
             continue
-        if settings.paradigm == "pointwise":
+        if kind == "scores":
             docs = _pointwise_docs(sampler, settings, stats)
             if not docs:
                 stats.too_few_candidates_qids.append(pool.query.qid)
@@ -563,6 +597,17 @@ def plan_items(pools: Pools, settings: BuildSettings) -> tuple[list[PlannedItem]
     return items, stats
 
 
+def teacher_labels_of(paradigm: str) -> str:
+    """What a teacher labels for this paradigm ("scores" or "lists"); ConfigError when it cannot be labelled."""
+    from rl_rerank.paradigms import PARADIGMS, paradigm_class
+
+    kind = paradigm_class(paradigm).teacher_labels
+    if kind is None:
+        able = [n for n, c in PARADIGMS.items() if c.teacher_labels is not None]
+        raise ConfigError(f"teacher labelling supports {', '.join(able)}, not {paradigm!r}")
+    return kind
+
+
 # ------------------------------------------------------------------------------------------ one call
 
 
@@ -570,15 +615,6 @@ def build_from_source(source: DataSource, settings: BuildSettings, paradigm=None
                       ref_scores=None) -> BuildResult:
     """Read the source and build rows: what the trainers call with their YAML's `data:` section."""
     return build_examples(load_pools(source), settings, paradigm, tokenizer, ref_scores)
-
-
-def load_training_data(path_or_source: str | Path | DataSource, settings: BuildSettings, paradigm=None,
-                       tokenizer=None):
-    """A built JSONL (rows with `prompt`) is read as is; anything else is a source to build from."""
-    if isinstance(path_or_source, (str, Path)) and is_built_jsonl(path_or_source):
-        return read_built(path_or_source)
-    source = path_or_source if isinstance(path_or_source, DataSource) else DataSource(str(path_or_source))
-    return build_from_source(source, settings, paradigm, tokenizer).dataset
 
 
 # ------------------------------------------------------------------------------------------ JSONL I/O

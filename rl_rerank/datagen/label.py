@@ -1,5 +1,6 @@
 """Teacher labelling: a strong model labels training pairs or windows; the results become SFT data.
 
+What is labelled follows the paradigm's `teacher_labels` ("scores" or "lists"; the packaged ones:)
 - pointwise (ERank): k sampled integer scores per (query, document); the kept label is the sample closest
   to the mean of the usable samples (ties: the earliest), with that sample's reasoning.
 - listwise (ReasonRank): k sampled permutations per window; the kept list is the sample with the highest
@@ -22,8 +23,7 @@ from typing import Any, Sequence
 
 from rl_rerank.data.atomic import atomic_open, repair_torn_tail, write_json
 from rl_rerank.errors import ConfigError, UserError
-from rl_rerank.paradigms.base import ParseStats
-from rl_rerank.datagen.examples import PlannedItem
+from rl_rerank.datagen.examples import PlannedItem, teacher_labels_of
 from rl_rerank.datagen.sources import (TeacherList, TeacherScore, labelled_record_listwise,
                                         labelled_record_pointwise)
 
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 class LabelSettings:
     """How the teacher samples and what is kept."""
 
-    paradigm: str = field(default="pointwise", metadata={"help": "pointwise (scores) or listwise (permutations)"})
+    paradigm: str = field(default="pointwise", metadata={
+        "help": "a paradigm whose teacher_labels are scores (pointwise) or lists (listwise permutations)"})
     samples: int = field(default=3, metadata={"help": "samples per pair/window (ERank: 3)"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature of the teacher"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling"})
@@ -48,8 +49,7 @@ class LabelSettings:
     model_name: str = field(default="", metadata={"help": "teacher name recorded in every line"})
 
     def __post_init__(self):
-        if self.paradigm not in ("pointwise", "listwise"):
-            raise ConfigError(f"teacher labelling supports pointwise and listwise, not {self.paradigm!r}")
+        teacher_labels_of(self.paradigm)  # ConfigError naming the paradigms a teacher can label
         if self.samples < 1:
             raise ConfigError("samples must be >= 1")
 
@@ -187,7 +187,7 @@ def _decide(item: PlannedItem, texts: list[str], paradigm, settings: LabelSettin
     failed = [t[:200] for t, p in zip(texts, parsed) if not p.usable]
     if failed:
         rec["failed_texts"] = failed  # heads of unparseable samples, to see what the teacher did wrong
-    if settings.paradigm == "pointwise":
+    if teacher_labels_of(settings.paradigm) == "scores":
         scores = [int(p.value) if p.usable and p.value is not None else None for p in parsed]
         idx = consensus_score(scores)
         rec["samples"] = scores
@@ -281,7 +281,3 @@ def _finish(keys: list[str], done: dict[str, dict], output: Path, stats: LabelSt
     write_json(output.with_name(output.name + ".stats.json"), asdict(stats))
     log.info("teacher labelling: %s", stats.summary())
 
-
-def parse_stats_of(stats: LabelStats) -> ParseStats:
-    """The labelling parse counts as the ParseStats every caller reports."""
-    return ParseStats(ok=stats.parse_ok, repaired=stats.parse_repaired, failed=stats.parse_failed)

@@ -69,7 +69,7 @@ def load_rows_once(stage: str, cfg: StageBase):
     build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}
     if "max_doc_tokens" in cfg.paradigm_args:
         build.setdefault("max_doc_tokens", cfg.paradigm_args["max_doc_tokens"])
-    if stage == "grpo" and getattr(cfg, "group_by_query", False) and cfg.paradigm == "pointwise":
+    if stage == "grpo" and getattr(cfg, "group_by_query", False) and paradigm.single_document:
         build.setdefault("docs_per_query", cfg.docs_per_query)
     build.setdefault("tokenizer", load_tokenizer(resolve_model(cfg.model)))
     fn = builders.build_sft_dataset if stage == "sft" else builders.build_grpo_dataset

@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros, to_int
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+
+if TYPE_CHECKING:
+    from rl_rerank.data.types import Request
+    from rl_rerank.datagen.examples import QueryJob
+    from rl_rerank.engines.base import Engine
+    from rl_rerank.rerank.strategies import StrategySettings, StrategyStats
 
 GENERIC_REASONING = "I compare the documents with the query and with each other, then score each one."
 # ASCII digits only throughout: "٣" or "３" is neither a label nor a score.
@@ -58,6 +64,7 @@ def _json_candidates(content: str) -> list[tuple[str, str]]:
     return out
 
 
+@register_paradigm
 class Groupwise(MultiDocParadigm):
     name = "groupwise"
 
@@ -70,6 +77,25 @@ class Groupwise(MultiDocParadigm):
 
     def template_values(self) -> dict[str, str]:
         return {"max_score": str(self.max_score)}
+
+    # ------------------------------------------------------------------ builder and strategy
+
+    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+        from rl_rerank.datagen.examples import groupwise_rows
+
+        return groupwise_rows(self, job)
+
+    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
+               stats: "StrategyStats") -> list[dict[str, float]]:
+        from rl_rerank.rerank.strategies import groupwise
+
+        return groupwise(engine, self, requests, settings, stats)
+
+    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+        return settings.group_size
+
+    def answer_tokens(self, num_docs: int) -> int:
+        return 10 + 8 * num_docs
 
     def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
         """JSON of the labels themselves (clipped to 0..max_score), keys "[1]".."[n]"."""

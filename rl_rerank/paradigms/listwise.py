@@ -7,12 +7,18 @@ labels dropped, missing labels appended in input order; the repair is reported i
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from rl_rerank.paradigms.base import Parsed
+from rl_rerank.paradigms.base import Parsed, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+
+if TYPE_CHECKING:
+    from rl_rerank.data.types import Request
+    from rl_rerank.datagen.examples import QueryJob
+    from rl_rerank.engines.base import Engine
+    from rl_rerank.rerank.strategies import StrategySettings, StrategyStats
 
 GENERIC_REASONING = "I compare each document with the query and order them from most to least relevant."
 # ASCII digits only ("[٣]" or "[３]" is no label); labels with leading zeros are not strict.
@@ -51,8 +57,29 @@ def repair_permutation(ids: Sequence[int], num_docs: int) -> tuple[list[int], st
     return out, ", ".join(notes)
 
 
+@register_paradigm
 class Listwise(MultiDocParadigm):
     name = "listwise"
+    teacher_labels = "lists"
+
+    # ------------------------------------------------------------------ builder and strategy
+
+    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+        from rl_rerank.datagen.examples import listwise_rows
+
+        return listwise_rows(self, job)
+
+    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
+               stats: "StrategyStats") -> list[dict[str, float]]:
+        from rl_rerank.rerank.strategies import listwise
+
+        return listwise(engine, self, requests, settings, stats)
+
+    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+        return settings.window
+
+    def answer_tokens(self, num_docs: int) -> int:
+        return 8 + 5 * num_docs
 
     def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
         answer = " > ".join(f"[{i + 1}]" for i in ranking_from_labels(labels))

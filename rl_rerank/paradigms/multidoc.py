@@ -22,7 +22,8 @@ class MultiDocParadigm(Paradigm):
     def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
-        self.template = load_template(self.name, template, required=("query", "documents"))
+        self.template = load_template(self.name, template, required=("query", "documents"),
+                                      default_text=self.default_template)
 
     def template_values(self) -> dict[str, str]:
         """Paradigm-specific placeholders (e.g. max_score)."""

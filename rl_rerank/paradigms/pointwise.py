@@ -9,25 +9,34 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed
+from rl_rerank.paradigms.base import (DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed,
+                                      register_paradigm)
 from rl_rerank.paradigms.answer_numbers import first_number, leading_zeros, to_int
 from rl_rerank.paradigms.budget import TokenCounter, fit_prompt
 from rl_rerank.paradigms.prompt_template import instruction_text, load_template
 from rl_rerank.paradigms.specials import special_strings
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 
+if TYPE_CHECKING:
+    from rl_rerank.data.types import Request
+    from rl_rerank.datagen.examples import QueryJob
+    from rl_rerank.engines.base import Engine
+    from rl_rerank.rerank.strategies import StrategySettings, StrategyStats
+
 GENERIC_REASONING = "I compare what the query asks for with what the document says and rate how much it helps."
 SCORE_MODES = ("erank", "expected")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only (str.isdigit and \d accept "٧" and "７")
 
 
+@register_paradigm
 class Pointwise(Paradigm):
     name = "pointwise"
     single_document = True
+    teacher_labels = "scores"
 
     def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10, score_mode: str = "erank"):
@@ -38,7 +47,8 @@ class Pointwise(Paradigm):
             raise ConfigError(f"pointwise score_mode must be one of {', '.join(SCORE_MODES)}, got {score_mode!r}")
         self.max_score = max_score
         self.score_mode = score_mode
-        self.template = load_template("pointwise", template, required=("query", "document"))
+        self.template = load_template(self.name, template, required=("query", "document"),
+                                      default_text=self.default_template)
 
     # ------------------------------------------------------------------ prompt and target
 
@@ -93,11 +103,21 @@ class Pointwise(Paradigm):
             return None
         return [float(parsed.value)]
 
-    # ------------------------------------------------------------------ probability scoring
 
-    def answer_prefix(self) -> str:
-        """Assistant text after which the score tokens come (reasoning off)."""
-        return "<answer>"
+    # ------------------------------------------------------------------ builder and strategy
+
+    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+        from rl_rerank.datagen.examples import pointwise_rows
+
+        return pointwise_rows(self, job)
+
+    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
+               stats: "StrategyStats") -> list[dict[str, float]]:
+        from rl_rerank.rerank.strategies import pointwise
+
+        return pointwise(engine, self, requests, settings, stats)
+
+    # ------------------------------------------------------------------ probability scoring (answer_prefix: base)
 
     def score_labels(self) -> list[str]:
         return [str(k) for k in range(self.max_score + 1)]

@@ -51,9 +51,13 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return pattern.sub(lambda m: values[m.group(1)], text)
 
 
-def load_template(paradigm: str, path: str | Path | None, required: Sequence[str]) -> Template:
-    """Read a user template file or the packaged default for `paradigm`; ConfigError when unusable."""
-    if path is None:
+def load_template(paradigm: str, path: str | Path | None, required: Sequence[str],
+                  default_text: str | None = None) -> Template:
+    """Read a user template file, else `default_text` (a paradigm defined outside the package), else the
+    packaged default for `paradigm`; ConfigError when unusable."""
+    if path is None and default_text is not None:
+        source, text = f"the {paradigm} paradigm's default template", default_text
+    elif path is None:
         source = f"rl_rerank/paradigms/templates/{paradigm}.txt"
         text = resources.files("rl_rerank.paradigms").joinpath("templates", f"{paradigm}.txt").read_text("utf-8")
     else:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from rl_rerank.paradigms.base import Parsed
+from rl_rerank.paradigms.base import Parsed, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+
+if TYPE_CHECKING:
+    from rl_rerank.data.types import Request
+    from rl_rerank.datagen.examples import QueryJob
+    from rl_rerank.engines.base import Engine
+    from rl_rerank.rerank.strategies import StrategySettings, StrategyStats
 
 GENERIC_REASONING = "I check which document answers the query most directly and completely."
 # ASCII digits only ("[٣]" or "[３]" is no label); a label with leading zeros is not strict.
@@ -22,8 +28,25 @@ def best_index(labels: Sequence[int]) -> int:
     return max(range(len(labels)), key=lambda i: (labels[i], -i))
 
 
+@register_paradigm
 class Setwise(MultiDocParadigm):
     name = "setwise"
+
+    # ------------------------------------------------------------------ builder and strategy
+
+    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+        from rl_rerank.datagen.examples import setwise_rows
+
+        return setwise_rows(self, job)
+
+    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
+               stats: "StrategyStats") -> list[dict[str, float]]:
+        from rl_rerank.rerank.strategies import setwise
+
+        return setwise(engine, self, requests, settings, stats)
+
+    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+        return settings.set_size
 
     def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
         if not labels:

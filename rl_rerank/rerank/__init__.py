@@ -2,7 +2,7 @@
 
 from rl_rerank.rerank.fusion import fuse, normalize
 from rl_rerank.rerank.runner import RunOptions, rerank_requests
-from rl_rerank.rerank.strategies import STRATEGIES, StrategySettings, StrategyStats, rerank_batch, windows
+from rl_rerank.rerank.strategies import StrategySettings, StrategyStats, rerank_batch, windows
 
-__all__ = ["fuse", "normalize", "RunOptions", "rerank_requests", "STRATEGIES", "StrategySettings",
+__all__ = ["fuse", "normalize", "RunOptions", "rerank_requests", "StrategySettings",
            "StrategyStats", "rerank_batch", "windows"]

@@ -7,13 +7,14 @@ groupwise: shuffled groups, R repeats with reshuffling, scores averaged; all gro
 
 Model output is untrusted: a window/group/set whose output does not parse keeps its input order, and every
 such fallback is counted. Each strategy returns, per request, {docid: score} (higher is better).
+A paradigm names its strategy in its `rerank` method; a paradigm defined elsewhere may bring its own.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from rl_rerank.data.types import Candidate, Request
 from rl_rerank.engines.base import Engine, GenerationSettings
@@ -63,26 +64,27 @@ class StrategyStats:
 
 
 def new_tokens(paradigm: Paradigm, settings: StrategySettings, num_docs: int) -> int:
-    """Enough tokens for the answer: a permutation needs ~4 tokens per document; reasoning needs room."""
+    """Enough tokens for the answer (the paradigm's answer_tokens, e.g. ~5 per document of a permutation);
+    reasoning needs room on top."""
     if settings.max_new_tokens:
         return settings.max_new_tokens
-    answer = {"listwise": 8 + 5 * num_docs, "groupwise": 10 + 8 * num_docs}.get(paradigm.name, 24)
-    return answer + (settings.reasoning_tokens if paradigm.reasoning else 0)
+    return paradigm.answer_tokens(num_docs) + (settings.reasoning_tokens if paradigm.reasoning else 0)
 
 
 def docs_per_prompt(paradigm: Paradigm, settings: StrategySettings) -> int:
     """The most documents one prompt of this paradigm holds under these settings."""
-    return {"listwise": settings.window, "setwise": settings.set_size,
-            "groupwise": settings.group_size}.get(paradigm.name, 1)
+    return paradigm.docs_per_prompt(settings)
 
 
-def _gen(engine: Engine, prompts, paradigm, settings, num_docs: int):
+def generate(engine: Engine, prompts, paradigm: Paradigm, settings: StrategySettings, num_docs: int):
+    """One engine call for `prompts` with the completion budget of `num_docs` documents (for strategies)."""
     gs = GenerationSettings(max_new_tokens=new_tokens(paradigm, settings, num_docs),
                             temperature=settings.temperature, seed=settings.seed)
     return engine.generate(prompts, gs)
 
 
-def _tokenizer(engine: Engine) -> Any:
+def engine_tokenizer(engine: Engine) -> Any:
+    """The engine's tokenizer (exact prompt budgets) or None (estimated from characters)."""
     return getattr(engine, "tokenizer", None)
 
 
@@ -113,7 +115,7 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     With reasoning the model writes its thoughts first; the score is the parsed answer combined (by the
     paradigm) with the probability of that answer given the generated reasoning (ERank: s x P(s)).
     """
-    tok = _tokenizer(engine)
+    tok = engine_tokenizer(engine)
     pairs = [(ri, c) for ri, req in enumerate(requests) for c in req.candidates]
     prompts = [paradigm.messages(requests[ri].query, [c], tok) for ri, c in pairs]
     stats.prompts += len(prompts)
@@ -129,7 +131,7 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
                 continue
             raw[ri][c.docid] = float(read.value)
     else:
-        gens = _gen(engine, prompts, paradigm, settings, 1)
+        gens = generate(engine, prompts, paradigm, settings, 1)
         parsed = [stats.parse.add(paradigm.parse(g.text, 1)) for g in gens]
         marker = paradigm.answer_prefix()
         follow_prompts, follow_prefixes, follow_at = [], [], []
@@ -171,7 +173,7 @@ def windows(n: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 def listwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], settings: StrategySettings,
              stats: StrategyStats) -> list[dict[str, float]]:
-    tok = _tokenizer(engine)
+    tok = engine_tokenizer(engine)
     orders = [list(req.candidates) for req in requests]
     plans = [windows(len(o), settings.window, max(1, settings.stride)) for o in orders]
     for step in range(max((len(p) for p in plans), default=0)):
@@ -179,7 +181,7 @@ def listwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], se
         spans = {ri: plans[ri][step] for ri in active}
         prompts = [paradigm.messages(requests[ri].query, orders[ri][spans[ri][0]:spans[ri][1]], tok) for ri in active]
         stats.prompts += len(prompts)
-        gens = _gen(engine, prompts, paradigm, settings, settings.window)
+        gens = generate(engine, prompts, paradigm, settings, settings.window)
         for ri, g in zip(active, gens):
             start, end = spans[ri]
             docs = orders[ri][start:end]
@@ -202,7 +204,7 @@ def setwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], set
     """Select the top `select_k` documents one at a time; each selection is a knockout tournament over
     sets of `set_size` documents (the winner of a set goes to the next round). Unselected documents keep
     their input order below the selected ones."""
-    tok = _tokenizer(engine)
+    tok = engine_tokenizer(engine)
     remaining = [list(req.candidates) for req in requests]
     chosen: list[list[Candidate]] = [[] for _ in requests]
     size = max(2, settings.set_size)
@@ -218,7 +220,7 @@ def setwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], set
             asked = [(ri, docs) for ri, docs in jobs if len(docs) > 1]  # a lone document wins without a prompt
             prompts = [paradigm.messages(requests[ri].query, docs, tok) for ri, docs in asked]
             stats.prompts += len(prompts)
-            gens = iter(_gen(engine, prompts, paradigm, settings, size))
+            gens = iter(generate(engine, prompts, paradigm, settings, size))
             winners: dict[int, list[Candidate]] = {ri: [] for ri, p in pools.items() if len(p) > 1}
             for ri, docs in jobs:
                 if len(docs) == 1:
@@ -251,7 +253,7 @@ def groupwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     """Shuffle each query's candidates into groups, score every group, repeat with a new shuffle and average
     each document's scores. A group whose output does not parse gives its documents no score; documents
     with no score at all get the query's mean (input order among themselves)."""
-    tok = _tokenizer(engine)
+    tok = engine_tokenizer(engine)
     jobs = []  # (query index, group)
     for ri, req in enumerate(requests):
         for r in range(max(1, settings.repeats)):
@@ -259,7 +261,7 @@ def groupwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
             jobs += [(ri, g) for g in shuffled_groups(req.candidates, settings.group_size, rng)]
     prompts = [paradigm.messages(requests[ri].query, g, tok) for ri, g in jobs]
     stats.prompts += len(prompts)
-    gens = _gen(engine, prompts, paradigm, settings, settings.group_size)
+    gens = generate(engine, prompts, paradigm, settings, settings.group_size)
     sums: list[dict[str, list[float]]] = [{} for _ in requests]
     for (ri, group), g in zip(jobs, gens):
         p = stats.parse.add(paradigm.parse(g.text, len(group)))
@@ -276,20 +278,11 @@ def groupwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     return out
 
 
-STRATEGIES: dict[str, Callable[..., list[dict[str, float]]]] = {
-    "pointwise": pointwise, "listwise": listwise, "setwise": setwise, "groupwise": groupwise,
-}
-
-
 def rerank_batch(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], settings: StrategySettings,
                  stats: StrategyStats) -> list[dict[str, float]]:
-    """Rerank a batch of requests with the strategy that matches the paradigm."""
-    try:
-        strategy = STRATEGIES[paradigm.name]
-    except KeyError:
-        raise ValueError(f"no reranking strategy for paradigm {paradigm.name!r}") from None
-    return strategy(engine, paradigm, requests, settings, stats)
+    """Rerank a batch of requests with the paradigm's own strategy (Paradigm.rerank)."""
+    return paradigm.rerank(engine, requests, settings, stats)
 
 
-__all__ = ["StrategySettings", "StrategyStats", "STRATEGIES", "rerank_batch", "windows", "rank_scores",
-           "neutral_fill", "shuffled_groups", "Parsed"]
+__all__ = ["StrategySettings", "StrategyStats", "rerank_batch", "windows", "rank_scores", "neutral_fill",
+           "shuffled_groups", "generate", "engine_tokenizer", "Parsed"]

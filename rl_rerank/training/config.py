@@ -72,7 +72,8 @@ class StageBase:
     quantization: str | None = field(default=None, metadata={"help": "null | 4bit (QLoRA, NF4) | 8bit"})
     lora: LoraSection | None = field(default_factory=LoraSection, metadata={
         "help": "LoRA settings; null = full fine-tuning"})
-    paradigm: str = field(default="pointwise", metadata={"help": "pointwise | listwise | setwise | groupwise"})
+    paradigm: str = field(default="pointwise", metadata={
+        "help": "a registered paradigm: pointwise | listwise | setwise | groupwise (rl_rerank.paradigms)"})
     reasoning: bool = field(default=False, metadata={"help": "ask for <think>/<reason> before the answer"})
     paradigm_args: dict = field(default_factory=dict, metadata={
         "help": "extra paradigm settings (max_doc_tokens, max_prompt_tokens, template, ...)"})
@@ -237,8 +238,7 @@ def _check_value(value: Any, tp, where: str, key: str) -> None:
 # Allowed values beyond the type, per dotted key: (test, what to say).
 _RULES: dict[str, tuple] = {
     "dtype": (lambda v: v in ("float32", "bfloat16", "float16", "auto"), "one of float32, bfloat16, float16, auto"),
-    "paradigm": (lambda v: v in ("pointwise", "listwise", "setwise", "groupwise"),
-                 "one of pointwise, listwise, setwise, groupwise"),
+    "paradigm": (lambda v: v in _paradigm_names(), lambda: "one of " + ", ".join(_paradigm_names())),
     "output_dir": (lambda v: bool(v.strip()), "a non-empty path"),
     "lora.r": (lambda v: v >= 1, "an integer >= 1"),
     "lora.alpha": (lambda v: v >= 1, "an integer >= 1"),
@@ -252,6 +252,12 @@ _RULES: dict[str, tuple] = {
     "reward_args": (lambda v: all(isinstance(a, dict) for a in v.values()),
                     "a mapping of reward name -> {argument: value}"),
 }
+
+
+def _paradigm_names() -> list[str]:
+    from rl_rerank.paradigms import paradigm_names
+
+    return paradigm_names()
 
 
 def _build(cls, raw: dict, where: str, prefix: str = ""):
@@ -278,7 +284,8 @@ def _build(cls, raw: dict, where: str, prefix: str = ""):
             value = _build(sub, value, where, dotted + ".")
         rule = _RULES.get(dotted)
         if rule is not None and value is not None and not rule[0](value):
-            raise ConfigError(f"{where}: {dotted} must be {rule[1]}, got {clip(value)}")
+            what = rule[1]() if callable(rule[1]) else rule[1]
+            raise ConfigError(f"{where}: {dotted} must be {what}, got {clip(value)}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -315,9 +322,11 @@ def check_rewards(rewards: dict, reward_args: dict, where: str) -> None:
     """Reward names must be registered in rl_rerank.rewards; weights must be numbers."""
     if not rewards:
         raise ConfigError(f"{where}: rewards is empty; give at least one, e.g. rewards: {{erank: 1.0}}")
-    known = registered_rewards()
+    from rl_rerank.rewards import reward_names
+
+    known = reward_names()
     for name, weight in rewards.items():
-        if known is not None and name not in known:
+        if name not in known:
             raise _unknown(name, sorted(known), f"{where} rewards",
                            f": not a registered reward (registered: {', '.join(sorted(known))})")
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not math.isfinite(weight):
@@ -325,23 +334,6 @@ def check_rewards(rewards: dict, reward_args: dict, where: str) -> None:
     for name in reward_args:
         if name not in rewards:
             raise ConfigError(f"{where} reward_args: {name!r} is not one of the rewards ({', '.join(rewards)})")
-
-
-def registered_rewards() -> set[str] | None:
-    """Names the reward registry knows, or None when the registry exposes no list (then build() checks)."""
-    try:
-        import rl_rerank.rewards as rewards_pkg
-    except ImportError:
-        return None
-    for attr in ("available_rewards", "reward_names", "list_rewards"):
-        fn = getattr(rewards_pkg, attr, None)
-        if callable(fn):
-            return set(fn())
-    for attr in ("REWARDS", "REGISTRY", "REWARD_REGISTRY"):
-        reg = getattr(rewards_pkg, attr, None)
-        if isinstance(reg, dict):
-            return set(reg)
-    return None
 
 
 def check_init_from(path: str | None, where: str) -> None:

@@ -38,9 +38,6 @@ def _named(func: Callable, name: str) -> Callable:
         return func(*args, **kwargs)
 
     reward.__name__ = reward.__qualname__ = name
-    for attr in ("needs_query_group",):
-        if hasattr(func, attr):
-            setattr(reward, attr, getattr(func, attr))
     return reward
 
 
@@ -67,7 +64,7 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
     g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
     for name, func in zip(names, funcs):
         func = _named(func, name)
-        if name in QUERY_GROUP_REWARDS or getattr(func, "needs_query_group", False):
+        if name in QUERY_GROUP_REWARDS:
             func = gather_query_groups(func, name, cfg.docs_per_query, g)
         out.append(func)
     return out, weights
