@@ -171,3 +171,18 @@ def test_reward_hooks_are_split_from_columns():
     kwargs = {"qid": ["q1"], "trainer_state": object(), "log_metric": print, "label": [1]}
     hooks = split_reward_hooks(kwargs)
     assert sorted(hooks) == ["log_metric", "trainer_state"] and sorted(kwargs) == ["label", "qid"]
+
+
+def test_vllm_engine_helpers_without_starting_vllm():
+    pytest.importorskip("vllm")
+    import types
+
+    from rl_rerank.compat.vllm import lora_request, shutdown
+
+    req = lora_request("adapter", 3, "/models/a")
+    assert (req.lora_name, req.lora_int_id, req.lora_path) == ("adapter", 3, "/models/a")
+    calls = []
+    llm = types.SimpleNamespace(llm_engine=types.SimpleNamespace(engine_core=types.SimpleNamespace(
+        shutdown=lambda: calls.append("down"))))
+    assert shutdown(llm) is True and calls == ["down"]
+    assert shutdown(types.SimpleNamespace()) is False
