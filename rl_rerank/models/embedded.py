@@ -38,11 +38,9 @@ def embedded_model_dir() -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # The weights are already dequantized; drop the GGUF quantizer so save_pretrained writes plain float.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+    from rl_rerank.compat.transformers import drop_quantizer
+
+    drop_quantizer(model)  # the weights are already dequantized: save_pretrained must write plain floats
     shutil.rmtree(out, ignore_errors=True)  # a folder without weights is a leftover, not a model
     return publish_folder(out, lambda tmp: (model.save_pretrained(tmp, safe_serialization=True),
                                             tokenizer.save_pretrained(tmp)))

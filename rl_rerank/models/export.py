@@ -170,6 +170,10 @@ def _eval_table(results: dict) -> str:
 
 def model_card(base: str | None, adapter: Path, recipe: str | None, run_card: dict | None, results: dict | None,
                merged: bool) -> str:
+    """README.md for the export. Not TRL's generate_model_card (trl/trainer/utils.py, TRL 1.16): it works
+    offline, but its template is a chat model's (a text-generation pipeline quick start, hub links for base and
+    data, library_name always transformers, no recipe or evaluation section), and a reranker card needs the
+    rerank command, the recipe, the training rows and the eval table instead."""
     what = "a full model (LoRA merged into the base weights)" if merged else "a LoRA adapter"
     parts = [
         "---", f"base_model: {base}", "library_name: " + ("transformers" if merged else "peft"),

@@ -1,7 +1,13 @@
-"""Load a causal LM + tokenizer by hub id or path: dtype, device, optional LoRA and 4-/8-bit quantization."""
+"""Load a causal LM + tokenizer by hub id or path: dtype, device, optional LoRA and 4-/8-bit quantization.
+
+LoraSettings and QUANTIZATIONS are the one definition of those settings: training recipes (`lora:`,
+`quantization:`) and the engines use them. The PEFT and bitsandbytes configs themselves are TRL's
+(`get_peft_config`, `get_quantization_config` on a `trl.ModelConfig`, see rl_rerank.compat.trl.model_config).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,18 +19,25 @@ DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16
           "float16": "float16", "fp16": "float16", "auto": "auto"}
 
 
+#: quantization: values besides null. "4bit" = QLoRA (NF4, double quantization, compute in the model dtype).
+QUANTIZATIONS = ("4bit", "8bit")
+
+
 @dataclass
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: Any = "all-linear"
+    """A recipe's `lora:` section. target_modules defaults to "all-linear" (PEFT: every linear layer but the
+    output head), not TRL ModelConfig's None (PEFT's per-architecture attention-only list)."""
+
+    r: int = field(default=16, metadata={"help": "LoRA rank"})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha (scaling = alpha / r)"})
+    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    target_modules: Any = field(default="all-linear", metadata={"help": "module names or 'all-linear'"})
 
     def peft_config(self):
-        from peft import LoraConfig
+        """TRL's LoraConfig for these settings (task CAUSAL_LM, no bias)."""
+        from rl_rerank.compat.trl import peft_config
 
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules, task_type="CAUSAL_LM")
+        return peft_config(self)
 
 
 @dataclass
@@ -48,42 +61,37 @@ def torch_dtype(name: str):
     return "auto" if key == "auto" else getattr(torch, key)
 
 
-def quantization_config(kind: str | None, dtype):
+def quantization_config(kind: str | None, dtype: str = "float32"):
+    """TRL's BitsAndBytesConfig for `kind` (None, "4bit", "8bit"); `dtype` (a DTYPES name) is the 4-bit
+    compute dtype. 8-bit on CPU is bitsandbytes' to refuse at load time, not ours."""
     if kind is None:
         return None
-    from transformers import BitsAndBytesConfig
+    if kind not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {kind!r}; expected one of {', '.join(QUANTIZATIONS)}")
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; expected one of {sorted(DTYPES)}")
+    from rl_rerank.compat.trl import quantization_config as trl_quantization_config
 
-    if kind == "4bit":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=dtype if dtype != "auto" else None)
-    if kind == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    raise UserError(f"unknown quantization {kind!r}; expected 4bit or 8bit")
+    return trl_quantization_config(kind, DTYPES[dtype])
 
 
 def disable_cpu_4bit_repacking(model) -> int:
     """bitsandbytes' CPU path repacks 4-bit weights after the first eval forward, silently corrupting later
-    gradients (seen with 0.50.2); switching the AVX512-bf16 path off on each Linear4bit prevents it."""
-    try:
-        import bitsandbytes as bnb
-    except ImportError:
+    gradients (seen with 0.50.2); switching the AVX512-bf16 path off on each Linear4bit prevents it.
+    Returns the modules switched (0 without bitsandbytes)."""
+    if importlib.util.find_spec("bitsandbytes") is None:
         return 0
-    n = 0
-    for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit):
-            module.support_avx512bf16_for_cpu = False
-            n += 1
-    return n
+    from rl_rerank.compat.bitsandbytes import disable_cpu_4bit_repacking as disable
+
+    return disable(model)
 
 
 def zero3_enabled() -> bool:
     """True inside a DeepSpeed ZeRO-3 run: from_pretrained has already partitioned the weights
     (deepspeed.zero.Init), and moving the placeholders would send single-parameter modules elsewhere."""
-    try:
-        from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
-    except ImportError:  # pragma: no cover
-        return False
-    return bool(is_deepspeed_zero3_enabled())
+    from rl_rerank.compat.transformers import zero3_enabled as enabled
+
+    return enabled()
 
 
 def load_tokenizer(model: str | None):
@@ -106,7 +114,7 @@ def load_model(spec: ModelSpec, lora: LoraSettings | None = None, trainable: boo
     if spec.adapter and not Path(spec.adapter, "adapter_config.json").is_file():
         raise UserError(f"{spec.adapter}: not a LoRA adapter folder (no adapter_config.json)")
     dtype = torch_dtype(spec.dtype)
-    qconfig = quantization_config(spec.quantization, dtype)
+    qconfig = quantization_config(spec.quantization, spec.dtype)
     kwargs: dict[str, Any] = {"dtype": dtype, **spec.extra}
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig

@@ -3,8 +3,11 @@
 The answer `{"[1]": 7, "[2]": 0, ...}` comes inside <answer>, after <reason> when reasoning is on. Model JSON
 is often sloppy, so the parser repairs code fences, trailing commas, single quotes, unquoted keys, missing
 ids (scored 0), duplicate ids (the first value stands), and non-integer or out-of-range values (rounded and
-clipped), naming each repair in the note. Our own small repairs, not a general JSON fixer (json_repair):
-each is named and counted, and all of them run in linear time on any input.
+clipped), naming each repair in the note. Our own small repairs, not a general JSON fixer: each is named and
+counted, and all of them run in linear time on any input. json-repair 0.64.4 was measured against these
+promises and fails them: it raises on deep nesting ("[" * 2500 and up: RecursionError; "{" * 2500 to 20000:
+ValueError), merges duplicate ids (the last value wins, unseen), turns an unquoted key [2] into "2]", and
+logs repairs as free text, not as countable kinds. (1 MB of random JSON-ish garbage: 1.4 s CPU, linear.)
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from rl_rerank.errors import ConfigError, clip
+from rl_rerank.models.load import QUANTIZATIONS, LoraSettings
 from rl_rerank.training.rank_sft import RankingSection
 
 class _Loader(yaml.SafeLoader):
@@ -47,14 +48,6 @@ _OURS_NOT_TRL = {"output_dir": "output_dir", "seed": "seed"}
 
 
 @dataclass
-class LoraSection:
-    r: int = field(default=16, metadata={"help": "LoRA rank"})
-    alpha: int = field(default=32, metadata={"help": "LoRA alpha (scaling = alpha / r)"})
-    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    target_modules: Any = field(default="all-linear", metadata={"help": "module names or 'all-linear'"})
-
-
-@dataclass
 class DataSection:
     path: str | None = field(default=None, metadata={
         "help": "prebuilt training rows: .jsonl/.json/.parquet file or a datasets.save_to_disk folder"})
@@ -70,7 +63,7 @@ class StageBase:
         "help": "hub id or path of the base model; null = embedded SmolLM2-135M; 'tiny' = 2-layer random Qwen3"})
     dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | auto"})
     quantization: str | None = field(default=None, metadata={"help": "null | 4bit (QLoRA, NF4) | 8bit"})
-    lora: LoraSection | None = field(default_factory=LoraSection, metadata={
+    lora: LoraSettings | None = field(default_factory=LoraSettings, metadata={
         "help": "LoRA settings; null = full fine-tuning"})
     paradigm: str = field(default="pointwise", metadata={
         "help": "a registered paradigm: pointwise | listwise | setwise | groupwise (rl_rerank.paradigms)"})
@@ -275,7 +268,7 @@ def _build(cls, raw: dict, where: str, prefix: str = ""):
         dotted = prefix + key
         tp = hints[key]
         sub = next((a for a in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(a)), None)
-        if sub is LoraSection and value is True:
+        if sub is LoraSettings and value is True:
             value = {}
         if tp is dict and value is None:  # an empty `trl:` / `paradigm_args:` section
             value = {}
@@ -367,8 +360,9 @@ def check_build_keys(build: dict, where: str) -> None:
 
 def check_stage(stage: str, cfg: StageBase, where: str, require_init: bool = True) -> None:
     check_trl_keys(stage, cfg.trl, where)
-    if cfg.quantization not in (None, "4bit", "8bit"):
-        raise ConfigError(f"{where}: quantization must be null, 4bit or 8bit, got {cfg.quantization!r}")
+    if cfg.quantization is not None and cfg.quantization not in QUANTIZATIONS:
+        raise ConfigError(f"{where}: quantization must be null, {' or '.join(QUANTIZATIONS)}, got "
+                          f"{cfg.quantization!r}")
     if cfg.quantization and cfg.lora is None:
         raise ConfigError(f"{where}: quantization {cfg.quantization} needs LoRA (QLoRA); set lora: {{r: 16}}")
     if cfg.data.path is None and cfg.data.build is None:

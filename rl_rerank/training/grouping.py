@@ -99,13 +99,14 @@ def gather_query_groups(func: Callable, name: str, docs_per_query: int, num_gene
     `wrapped.calls` records what each call saw (tests read it).
     """
 
+    from rl_rerank.compat.trl import split_reward_hooks
+
     def wrapped(prompts=None, completions=None, completion_ids=None, **kwargs):
         from accelerate import PartialState
 
         state = PartialState()
         n_local = len(completions)
-        hooks = {k: kwargs.pop(k) for k in ("trainer_state", "log_extra", "log_metric", "environments")
-                 if k in kwargs}
+        hooks = split_reward_hooks(kwargs)
         columns = {k: v for k, v in kwargs.items() if isinstance(v, list) and len(v) == n_local}
         fixed = {k: v for k, v in kwargs.items() if k not in columns}
         all_completions = _gather(completions, state.num_processes)
@@ -139,32 +140,29 @@ def grouped_trainer_class():
     """GRPOTrainer whose train sampler keeps query groups together (import-time free of trl)."""
     from trl import GRPOTrainer
 
-    class QueryGroupedGRPOTrainer(GRPOTrainer):
-        """Only the train sampler changes; generation, rewards, advantages and loss are TRL's."""
+    from rl_rerank.compat.trl import CompletionLogpsHook, TrainSamplerHook
+
+    class QueryGroupedGRPOTrainer(TrainSamplerHook, CompletionLogpsHook, GRPOTrainer):
+        """The train sampler and the completion log-prob pass change; generation, rewards, advantages and loss
+        are TRL's."""
 
         def __init__(self, *args, docs_per_query: int, queries_per_generation: int, **kwargs):
             self.docs_per_query = docs_per_query
             self.queries_per_generation = queries_per_generation
             super().__init__(*args, **kwargs)
 
-        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
-                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
-                                               **multimodal):
+        def completion_logps(self, model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy):
             """Completion log-probs with the query's shared prompt prefix computed once per chunk.
 
             All rollouts of all documents of a query share system prompt, instruction and query, so the
             shared-prefix forward (rank_sft.shared_prefix_forward) replaces TRL's one-pass forward for text
-            models; positions come from the attention mask. Anything else (images, MoE aux loss) goes to TRL.
+            models; positions come from the attention mask. Anything else (images, MoE aux loss) goes to TRL
+            (compat.trl.CompletionLogpsHook).
             """
-            if compute_aux_loss or any(v is not None for v in multimodal.values()):
-                return super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
-                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
             import torch
 
             from rl_rerank.training.rank_sft import shared_prefix_forward
 
-            batch_size = batch_size or input_ids.size(0)
             all_logps, all_entropies = [], []
             for start in range(0, input_ids.size(0), batch_size):
                 ids = input_ids[start:start + batch_size]
@@ -178,10 +176,9 @@ def grouped_trainer_class():
                 if compute_entropy:
                     all_entropies.append(-(logprobs.exp() * logprobs).sum(-1))
             entropies = torch.cat(all_entropies, dim=0) if compute_entropy else None
-            return torch.cat(all_logps, dim=0), entropies, None
+            return torch.cat(all_logps, dim=0), entropies
 
-        def _get_train_sampler(self, dataset=None):
-            dataset = self.train_dataset if dataset is None else dataset
+        def train_sampler(self, dataset):
             return QueryGroupSampler(
                 dataset["qid"], self.docs_per_query, self.queries_per_generation, self.num_generations,
                 repeat_count=self.num_iterations * self.args.steps_per_generation,

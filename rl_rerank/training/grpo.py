@@ -1,7 +1,7 @@
 """Stage 2: GRPO with TRL's GRPOTrainer against ranking rewards picked by name, starting from stage 1.
 
 Start point (decided here, see load_policy): a stage-1 LoRA adapter is loaded *trainable* on the base model
-and training continues on it; with beta > 0 TRL keeps a frozen copy of it (adapter "ref") as the KL
+and training continues on it; with beta > 0 TRL keeps a frozen copy of it (adapter compat.trl.REF_ADAPTER) as the KL
 reference, so the KL anchors to the SFT policy and the result is one adapter on the original base (what the
 rerank engines load). We do not merge-then-new-LoRA: that would anchor KL to the same policy but leave a
 merged base to ship next to the adapter. A full stage-1 model is trained directly (new LoRA when `lora` set).
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -133,6 +132,8 @@ def build_grpo_args(cfg: GRPOStage, processes: int | None = None, units: int | N
 
 def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, callbacks: list | None = None) -> Path:
     """Train stage 2 and return the output folder. `reward_funcs` replaces registry lookups (tests, probes)."""
+    import rl_rerank.compat.trl  # noqa: F401 - the TRL internals we use exist, checked before any data work
+
     where = cfg.output_dir
     ds, data_info = prepare_rows("grpo", cfg, where)
     data_info.update(check_grouping(cfg, ds, where))
@@ -152,9 +153,11 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
         trainer_cls = grouped_trainer_class()
         kwargs.update(docs_per_query=cfg.docs_per_query, queries_per_generation=cfg.queries_per_generation)
     if args.use_vllm and args.vllm_mode == "server" and not cfg.vllm_sync_weights:
-        with _without_vllm_weight_sync():
+        from rl_rerank.compat.trl import skip_weight_sync, without_vllm_weight_sync
+
+        with without_vllm_weight_sync():
             trainer = trainer_cls(**kwargs)
-        trainer.vllm_generation.sync_weights = lambda: None
+        skip_weight_sync(trainer)
     else:
         trainer = trainer_cls(**kwargs)
     state_before = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
@@ -170,33 +173,6 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
                      "last": f.calls[-2:]} for f in funcs if hasattr(f, "calls")}
     write_outputs(trainer, cfg, "grpo", out, card)
     return out
-
-
-@contextmanager
-def _without_vllm_weight_sync():
-    """TRL's server-mode weight transfer is vLLM's NCCL engine and refuses non-CUDA devices; with
-    vllm_sync_weights: false we skip joining it, so a CPU run can still take rollouts from `trl vllm-serve`
-    (the server then samples from its initial weights: off-policy, TRL's importance-sampling correction applies).
-
-    Such a server needs none of vLLM's dev-mode endpoints, so launch/vllm_cpu_serve.py leaves dev mode off;
-    TRL then cannot read the server's logprobs mode from /server_info (dev only) for a warning, and we answer
-    with the mode the shim starts vLLM with (processed_logprobs) instead of failing."""
-    from trl.generation.vllm_client import VLLMClient
-
-    original = VLLMClient.init_communicator, VLLMClient.get_server_info
-
-    def server_info(self):
-        try:
-            return original[1](self)
-        except RuntimeError:  # 404: dev mode off
-            return {"model_config": {"logprobs_mode": "processed_logprobs"}, "weight_transfer_config": None}
-
-    VLLMClient.init_communicator = lambda self, device=0: None
-    VLLMClient.get_server_info = server_info
-    try:
-        yield
-    finally:
-        VLLMClient.init_communicator, VLLMClient.get_server_info = original
 
 
 def reward_summary(log_history: list[dict], names: list[str]) -> dict:

@@ -44,15 +44,14 @@ def load_policy(cfg: StageBase, want_peft_config: bool):
     - quantized (QLoRA): LoRA is attached here after prepare_model_for_kbit_training.
     - otherwise the LoRA config goes to the TRL trainer (it handles ZeRO-3 adapter dtypes).
     """
-    from rl_rerank.models.load import LoraSettings, ModelSpec, load_model
+    from rl_rerank.models.load import ModelSpec, load_model
 
     base, adapter = policy_base(cfg)
-    lora = None
-    if cfg.lora is not None:
-        lora = LoraSettings(r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
-                            target_modules=cfg.lora.target_modules)
+    lora = cfg.lora  # models.load.LoraSettings: the recipe section is the loader's settings object
     extra = {}
     if cfg.quantization and has_gpu():  # bitsandbytes places quantized weights at load time: one GPU per rank
+        # What TRL's get_kbit_device_map did ({"": local process index} on an accelerator, else none); TRL 1.16
+        # no longer has it (trl.trainer.utils, trl/__init__), and LOCAL_RANK is what accelerate's index reads.
         extra["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     # device=None: a training load never places the model; the Trainer (DDP) or DeepSpeed (ZeRO-3 partitions at
     # load time) does, and bitsandbytes places quantized weights through device_map above.

@@ -189,9 +189,9 @@ def shared_prefix_forward(model, ids, mask, keep: int, min_shared: int = MIN_SHA
         prefix = min([shared_prefix_length(rows)] + real_run + [width - starts[i] - keep for i in range(batch)])
     if prefix < min_shared:
         return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, use_cache=False)
-    from transformers import DynamicCache
+    from rl_rerank.compat.transformers import new_cache
 
-    cache = DynamicCache()
+    cache = new_cache()
     model(input_ids=ids[:1, starts[0]:starts[0] + prefix], position_ids=positions[:1, starts[0]:starts[0] + prefix],
           past_key_values=cache, use_cache=True, logits_to_keep=1)
     cache.batch_repeat_interleave(batch)
@@ -216,7 +216,9 @@ def ranking_trainer_class():
     import torch.nn.functional as F
     from trl import SFTTrainer
 
-    class RankingSFTTrainer(SFTTrainer):
+    from rl_rerank.compat.trl import TrainSamplerHook, own_loss_scaling, step_metrics
+
+    class RankingSFTTrainer(TrainSamplerHook, SFTTrainer):
         """Only the batches and the loss change; tokenization, masking, optimizer and saving are TRL's."""
 
         def __init__(self, *args, ranking: RankingSection, digit_ids: Sequence[int], digit_values: Sequence[float],
@@ -225,11 +227,9 @@ def ranking_trainer_class():
             self.digit_ids = list(digit_ids)
             self.digit_values = list(digit_values)
             super().__init__(*args, **kwargs)
-            # our loss is a mean per batch: let the Trainer divide by the accumulation steps itself
-            self.model_accepts_loss_kwargs = False
+            own_loss_scaling(self)  # our loss is a mean per batch
 
-        def _get_train_sampler(self, dataset=None):
-            dataset = self.train_dataset if dataset is None else dataset
+        def train_sampler(self, dataset):
             return GroupSampler(dataset["group"], seed=self.args.seed)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -268,7 +268,7 @@ def ranking_trainer_class():
             if n_groups:
                 rank_loss = rank_loss / n_groups
             loss = self.ranking.token_weight * token_loss + self.ranking.weight * rank_loss
-            metrics = self._metrics[mode]
+            metrics = step_metrics(self, mode)
             metrics["token_loss"].append(float(token_loss.detach()))
             metrics["rank_loss"].append(float(rank_loss.detach()))
             grades = inputs["grades"]

@@ -9,11 +9,11 @@ from rl_rerank.training.config import StageBase
 
 
 def last_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
     if not Path(output_dir).is_dir():
         return None
-    return get_last_checkpoint(output_dir)
+    from rl_rerank.compat.transformers import last_checkpoint as trainer_last_checkpoint
+
+    return trainer_last_checkpoint(output_dir)
 
 
 def resume_target(cfg: StageBase) -> str | None:

@@ -40,10 +40,12 @@ def write_outputs(trainer, cfg: StageBase, stage: str, out: Path, card: dict) ->
     """Final adapter/model + tokenizer (all ranks take part: ZeRO-3 gathers), then config and card (rank 0)."""
     from rl_rerank.data.atomic import write_json, write_text
 
+    from rl_rerank.compat.trl import REF_ADAPTER
+
     trainer.save_model(str(out))
     if not trainer.is_world_process_zero():
         return
-    ref_dir = out / "ref"  # GRPO's frozen reference copy of the stage-1 adapter: not part of the result
+    ref_dir = out / REF_ADAPTER  # GRPO's frozen reference copy of the stage-1 adapter: not part of the result
     if ref_dir.is_dir() and (ref_dir / "adapter_config.json").is_file():
         import shutil
 

@@ -38,6 +38,8 @@ def build_sft_args(cfg: SFTStage, processes: int | None = None, rows: int | None
 
 def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
     """Train stage 1 and return the output folder (adapter or model, tokenizer, config.yaml, run_card.json)."""
+    import rl_rerank.compat.trl  # noqa: F401 - the TRL internals we use exist, checked before any data work
+
     where = cfg.output_dir
     ds, data_info = prepare_rows("sft", cfg, where)  # data errors before any model is loaded
     wanted = ("prompt", "completion") + (RANKING_COLUMNS if cfg.ranking is not None else ())

@@ -110,13 +110,15 @@ def test_grouped_trainer_log_probs_equal_trls_one_pass(tiny_model):
     mask = torch.ones_like(ids)
     mask[1, -1] = 0  # a shorter completion, right-padded
     fake = types.SimpleNamespace(temperature=0.7, accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext))
-    with torch.no_grad():
-        ours, ours_ent, _ = grouped_trainer_class()._get_per_token_logps_and_entropies(
-            fake, model, ids, mask, 3, compute_entropy=True)
+    cls = grouped_trainer_class()
+    fake.completion_logps = types.MethodType(cls.completion_logps, fake)
+    with torch.no_grad():  # through TRL's hook (compat.trl.CompletionLogpsHook) into our completion_logps
+        ours, ours_ent, aux = cls._get_per_token_logps_and_entropies(fake, model, ids, mask, 3, compute_entropy=True)
         trl_fn = getattr(GRPOTrainer._get_per_token_logps_and_entropies, "__wrapped__",
                          GRPOTrainer._get_per_token_logps_and_entropies)  # without TRL's profiling wrapper
         trl_logps, trl_ent, _ = trl_fn(
             fake, model, ids, mask, 3, compute_entropy=True)
     real = mask[:, -3:] == 1
+    assert aux is None and ours.shape == (4, 3)
     assert torch.allclose(ours[real], trl_logps[real], atol=1e-4)
     assert torch.allclose(ours_ent[real], trl_ent[real], atol=1e-3)
