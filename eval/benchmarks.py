@@ -63,8 +63,8 @@ def _bm25_or_given(src: Sources, name: str, corpus: Path, queries: dict[str, Que
                    retrieval_queries: dict[str, Query] | None = None,
                    exclude: dict[str, set[str]] | None = None) -> list[Request]:
     """Requests from the given first-stage run, else from BM25 top-k over the corpus."""
-    from rl_rerank.data import build_requests, docids_in_top_k, read_run
-    from rl_rerank.retrieval.bm25 import bm25_run, fetch
+    from rl_rerank.data import build_requests, docids_in_top_k, fetch_docs, read_run
+    from rl_rerank.retrieval.bm25 import bm25_run
 
     given = run_file_for(src, name)
     if given is not None:
@@ -73,7 +73,7 @@ def _bm25_or_given(src: Sources, name: str, corpus: Path, queries: dict[str, Que
         run = bm25_run(corpus, retrieval_queries or queries, k=src.k, exclude=exclude, progress=src.progress)
     if exclude:
         run = {q: {d: s for d, s in docs.items() if d not in exclude.get(q, ())} for q, docs in run.items()}
-    docs = fetch(corpus, docids_in_top_k(run, src.k))
+    docs = fetch_docs(corpus, docids_in_top_k(run, src.k))
     return build_requests(run, docs, queries, top_k=src.k)
 
 

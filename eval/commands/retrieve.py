@@ -36,13 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rl_rerank.data.auto import load_queries, read_qrels_auto
+    from rl_rerank.data.auto import fetch_docs, load_queries, read_qrels_auto
     from rl_rerank.data.build import build_requests, docids_in_top_k
     from rl_rerank.data.outputs import check_outputs
     from rl_rerank.data.rank_llm import write_requests
     from rl_rerank.data.trec import write_run
     from rl_rerank.errors import UserError
-    from rl_rerank.retrieval.bm25 import BM25Params, fetch, load_or_build_index
+    from rl_rerank.retrieval.bm25 import BM25Params, load_or_build_index
     from rl_rerank.eval.metrics import evaluate
 
     check_outputs(files=[args.run_out, args.requests_out], inputs=[args.corpus, args.queries, args.qrels])
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     requests = None
     if args.requests_out:  # built before anything is written, so a failure leaves no output at all
-        docs = fetch(args.corpus, docids_in_top_k(results, args.top_k), args.format)
+        docs = fetch_docs(args.corpus, docids_in_top_k(results, args.top_k), args.format)
         requests = build_requests(results, docs, qs.queries, args.top_k)
     write_run(args.run_out, results, tag=args.run_tag)
     print(f"run: {args.run_out}")

@@ -1,7 +1,8 @@
 """BEIR folders: corpus.jsonl (streamed), queries.jsonl and qrels/<split>.tsv.
 
 Corpora are only ever streamed: BEIR and BRIGHT have corpora with millions / 400k+ documents, so nothing
-here requires holding the whole corpus in memory; `fetch_docs` pulls just the texts a run needs.
+here requires holding the whole corpus in memory; `rl_rerank.data.auto.fetch_docs` pulls just the texts a run
+needs (from a BEIR corpus or BRIGHT documents alike).
 """
 
 from __future__ import annotations
@@ -47,20 +48,6 @@ def iter_corpus(path: str | Path) -> Iterator[Candidate]:
         nonempty([], path, "documents {_id, title, text}")
 
 
-def fetch_docs(path: str | Path, docids: Iterable[str]) -> dict[str, Candidate]:
-    """The documents for `docids`, found by one streaming pass that stops once all are found."""
-    wanted = set(docids)
-    found: dict[str, Candidate] = {}
-    if not wanted:
-        return found
-    for doc in iter_corpus(path):
-        if doc.docid in wanted:
-            found[doc.docid] = doc
-            if len(found) == len(wanted):
-                break
-    return found
-
-
 def query_from_record(rec: Mapping, path: str | Path, line: int | None) -> Query:
     if "_id" not in rec:
         raise DataError(path, line, "field '_id' (missing)")
@@ -85,13 +72,16 @@ def read_queries(path: str | Path) -> dict[str, Query]:
 def read_qrels(path: str | Path) -> Qrels:
     """BEIR qrels TSV: a header line, then `query-id<TAB>corpus-id<TAB>score` with integer scores."""
     qrels: Qrels = {}
+    first = True
     for lineno, line in iter_lines(path):
         cols = line.split("\t")
         if len(cols) != 3:
             raise DataError(path, lineno, f"3 tab-separated columns 'query-id corpus-id score', got {len(cols)}")
         qid, docid, score = (c.strip() for c in cols)
-        if lineno == 1 and qid == "query-id":
-            continue  # header
+        if first and qid == "query-id":
+            first = False
+            continue  # header: the first non-blank line (blank lines before it are skipped like anywhere)
+        first = False
         check_id(qid, path, lineno, "query-id")
         check_id(docid, path, lineno, "corpus-id")
         try:

@@ -150,19 +150,6 @@ def iter_documents(path: str | Path) -> Iterator[Candidate]:
         nonempty([], path, "documents {id, content}")
 
 
-def fetch_documents(path: str | Path, docids: Iterable[str]) -> dict[str, Candidate]:
-    wanted = set(docids)
-    found: dict[str, Candidate] = {}
-    if not wanted:
-        return found
-    for doc in iter_documents(path):
-        if doc.docid in wanted:
-            found[doc.docid] = doc
-            if len(found) == len(wanted):
-                break
-    return found
-
-
 @contextlib.contextmanager
 def _open_out(path: str | Path) -> Iterator[IO[str]]:
     """Writers honour a `.gz` suffix like the readers do (still atomic: gzip over the temp file)."""

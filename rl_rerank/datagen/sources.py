@@ -2,7 +2,7 @@
 
 Builders (datagen/examples.py) never read files: they sample from pools. This module is the one place where a
 DataSource (BEIR folder, TREC run + qrels + texts, rank_llm requests + qrels, teacher-labelled JSONL) becomes
-pools, using the readers of rl_rerank.data and the BM25 of rl_rerank.eval.
+pools, using the readers of rl_rerank.data (formats guessed by rl_rerank.data.auto) and rl_rerank.retrieval's BM25.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
+from rl_rerank.data._io import first_char, iter_jsonl
+from rl_rerank.data.auto import iter_docs, read_qrels_auto, read_queries_auto
 from rl_rerank.data.types import Candidate, Qrels, Query, Request
 from rl_rerank.errors import ConfigError, DataError
 
@@ -125,16 +126,15 @@ class Pools:
 
 
 def _read_texts(corpus: str | Path, wanted: set[str], sample_size: int, seed: str) -> tuple[dict, dict]:
-    """One streaming pass over a corpus: the `wanted` documents, and a seeded reservoir sample of
-    `sample_size` documents to draw random negatives from (so corpora of any size stay out of memory)."""
+    """One streaming pass over a corpus (BEIR or BRIGHT documents): the `wanted` documents, and a seeded
+    reservoir sample of `sample_size` documents to draw random negatives from (so corpora of any size stay
+    out of memory)."""
     import random
-
-    from rl_rerank.data.beir import iter_corpus
 
     rng = random.Random(seed)
     found: dict[str, Candidate] = {}
     sample: list[Candidate] = []
-    for n, doc in enumerate(iter_corpus(corpus)):
+    for n, doc in enumerate(iter_docs(corpus)):
         if doc.docid in wanted:
             found[doc.docid] = doc
         if len(sample) < sample_size:
@@ -144,26 +144,6 @@ def _read_texts(corpus: str | Path, wanted: set[str], sample_size: int, seed: st
             if j < sample_size:
                 sample[j] = doc
     return found, {d.docid: d for d in sample}
-
-
-def _read_queries(path: str | Path) -> dict[str, Query]:
-    path = Path(path)
-    if path.is_dir() or path.suffix in (".jsonl", ".gz"):
-        from rl_rerank.data.beir import read_queries
-    else:
-        from rl_rerank.data.trec import read_topics as read_queries
-    return read_queries(path)
-
-
-def _read_qrels(path: str | Path) -> Qrels:
-    """BEIR qrels TSV (3 columns, header) or TREC qrels (4 columns)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        first = fh.readline()
-    if len(first.split()) == 3:
-        from rl_rerank.data.beir import read_qrels
-    else:
-        from rl_rerank.data.trec import read_qrels
-    return read_qrels(path)
 
 
 def _read_run(path: str | Path):
@@ -189,16 +169,17 @@ def _bm25_run(corpus_dir: Path, queries: dict[str, Query], depth: int):
 
 
 def guess_kind(path: str | Path) -> str:
+    """beir (a folder), labelled (JSON lines whose first record carries LABELLED_FORMAT), requests (other
+    .json/.jsonl[.gz]) or trec (anything else: a run file)."""
     path = Path(path)
     if path.is_dir():
         return "beir"
     if not path.exists():
         raise DataError(path, None, "file or folder not found")
-    if path.suffix in (".json", ".jsonl"):
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            head = fh.read(4096).lstrip()
-        if head.startswith("{") and LABELLED_FORMAT in head.split("\n", 1)[0]:
-            return "labelled"
+    if path.name.endswith((".json", ".jsonl", ".jsonl.gz")):
+        if first_char(path) == "{":
+            for _, rec in iter_jsonl(path):
+                return "labelled" if rec.get("format") == LABELLED_FORMAT else "requests"
         return "requests"
     return "trec"
 
@@ -271,11 +252,11 @@ def _load_beir(source: DataSource) -> Pools:
     folder = Path(source.path)
     if not (folder / "corpus.jsonl").is_file():
         raise DataError(folder, None, "a BEIR folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    queries = _read_queries(source.topics or folder)
+    queries = read_queries_auto(source.topics or folder)
     qrels_path = Path(source.qrels) if source.qrels else folder / "qrels" / f"{source.split}.tsv"
     if not qrels_path.is_file():
         raise DataError(qrels_path, None, f"qrels for split {source.split!r}")
-    qrels = _read_qrels(qrels_path)
+    qrels = read_qrels_auto(qrels_path)
     if source.run:
         run = _read_run(source.run)
     else:
@@ -288,8 +269,8 @@ def _load_trec(source: DataSource) -> Pools:
     run_path = source.run or source.path
     if not (source.qrels and source.corpus and source.topics):
         raise ConfigError("a TREC run source needs qrels, corpus (texts) and topics (query texts)")
-    queries = _read_queries(source.topics)
-    qrels = _read_qrels(source.qrels)
+    queries = read_queries_auto(source.topics)
+    qrels = read_qrels_auto(source.qrels)
     run = _read_run(run_path)
     return _pools_from_run(queries, qrels, run, source.corpus, source, f"trec:{run_path}")
 
@@ -298,7 +279,7 @@ def _load_requests(source: DataSource) -> Pools:
     if not source.qrels:
         raise ConfigError("a rank_llm request source needs qrels (labels)")
     requests = _read_requests(source.path)
-    qrels = _read_qrels(source.qrels)
+    qrels = read_qrels_auto(source.qrels)
     # unjudged queries: nothing to learn from
     requests = [r for r in requests if r.query.qid in qrels and source.keeps(r.query.qid)]
     if source.max_queries is not None:
@@ -338,14 +319,6 @@ def labelled_record_listwise(query: Query, docs: list[Candidate], labels: list[i
                       "first_stage_score": d.score} for d in docs],
             "labels": list(labels), "ranking": list(teacher.ranking), "reasoning": teacher.reasoning,
             "ndcg": teacher.ndcg, "teacher": model}
-
-
-def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict]]:
-    """(line number, object) for each non-empty line; DataError naming the line on anything else (the data
-    readers' own iterator: BOM, gzip and non-UTF-8 bytes handled the same way everywhere)."""
-    from rl_rerank.data._io import iter_jsonl as read_lines
-
-    return read_lines(path)
 
 
 def read_labelled(path: str | Path) -> Pools:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl_rerank.data.types import Candidate, Query, Request
+from rl_rerank.data.types import Candidate, Request
 from rl_rerank.errors import UserError
 
 RUN_SUFFIXES = (".trec", ".run", ".txt", ".tsv")
 
 
-def read_query_file(path: str | Path) -> dict[str, Query]:
-    """Topics TSV (qid<TAB>text) or BEIR queries.jsonl / BEIR folder."""
-    from rl_rerank.data import beir, trec
-
-    path = Path(path)
-    if path.is_dir() or path.suffix in (".jsonl", ".gz"):
-        return beir.read_queries(path)
-    return trec.read_topics(path)
-
-
 def load_requests(input_path: str | Path, corpus: str | Path | None = None, queries: str | Path | None = None,
                   top_k: int | None = None) -> list[Request]:
-    from rl_rerank.data import build_requests, docids_in_top_k, ranked_docids, read_requests, read_run
-    from rl_rerank.retrieval.bm25 import fetch
+    from rl_rerank.data import (build_requests, docids_in_top_k, fetch_docs, ranked_docids, read_queries_auto,
+                                read_requests, read_run)
 
     path = Path(input_path)
     if not path.is_file():
@@ -32,10 +22,10 @@ def load_requests(input_path: str | Path, corpus: str | Path | None = None, quer
         return read_requests(path)
     if not corpus or not queries:
         raise UserError(f"{path}: a TREC run needs --corpus (BEIR folder/corpus.jsonl or BRIGHT documents) "
-                        "and --queries (topics TSV or queries.jsonl)")
+                        "and --queries (topics TSV, BEIR queries.jsonl or folder, or BRIGHT examples)")
     run = read_run(path)
-    docs = fetch(corpus, docids_in_top_k(run, top_k))
-    requests = build_requests(run, docs, read_query_file(queries), top_k=top_k)
+    docs = fetch_docs(corpus, docids_in_top_k(run, top_k))
+    requests = build_requests(run, docs, read_queries_auto(queries), top_k=top_k)
     # The documents below the top-k stay in the run, below the reranked ones, exactly as with a request
     # file: only their texts are skipped (never shown to the model), not the documents.
     for req in requests:

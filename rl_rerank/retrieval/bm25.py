@@ -22,9 +22,8 @@ from typing import Iterable, Iterator, Mapping
 
 from tqdm.auto import tqdm
 
-from rl_rerank.data import beir, bright
-from rl_rerank.data._io import first_char, iter_jsonl
-from rl_rerank.data.types import Candidate, Query, Run
+from rl_rerank.data.auto import corpus_file, corpus_format, iter_docs
+from rl_rerank.data.types import Query, Run
 from rl_rerank.errors import DataError
 from rl_rerank.paths import cache_dir
 
@@ -39,56 +38,6 @@ class BM25Params:
     method: str = "lucene"
     stemmer: str | None = "english"  # Snowball stemmer name for PyStemmer, None for no stemming
     stopwords: str | None = "en"  # bm25s stopword list, None for none
-
-
-def corpus_file(path: str | Path) -> Path:
-    """The corpus file behind a path: a BEIR folder means its corpus.jsonl."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("corpus.jsonl", "corpus.jsonl.gz"):
-            if (path / name).is_file():
-                return path / name
-        raise DataError(path, None, "a BEIR folder with corpus.jsonl, or a corpus / documents file")
-    if not path.is_file():
-        raise DataError(path, None, "file not found")
-    return path
-
-
-def detect_format(path: str | Path) -> str:
-    """'beir' ({_id, title, text} lines) or 'bright' ({id, content} lines), from the first record."""
-    path = corpus_file(path)
-    if first_char(path) != "{":
-        raise DataError(path, 1, "a JSON-lines corpus (BEIR {_id, title, text} or BRIGHT {id, content})")
-    for lineno, rec in iter_jsonl(path):
-        if "_id" in rec:
-            return "beir"
-        if "id" in rec and "content" in rec:
-            return "bright"
-        raise DataError(path, lineno, "a corpus record with '_id' (BEIR) or 'id' and 'content' (BRIGHT)")
-    raise DataError(path, None, "at least one document")
-
-
-def iter_docs(path: str | Path, fmt: str | None = None) -> Iterator[Candidate]:
-    path = corpus_file(path)
-    fmt = fmt or detect_format(path)
-    if fmt == "beir":
-        return beir.iter_corpus(path)
-    if fmt == "bright":
-        return bright.iter_documents(path)
-    raise ValueError(f"unknown corpus format {fmt!r} (beir or bright)")
-
-
-def fetch(path: str | Path, docids: Iterable[str], fmt: str | None = None) -> dict[str, Candidate]:
-    """Texts for a set of docids by one streaming pass over the corpus."""
-    wanted = set(docids)
-    found: dict[str, Candidate] = {}
-    if wanted:
-        for doc in iter_docs(path, fmt):
-            if doc.docid in wanted:
-                found[doc.docid] = doc
-                if len(found) == len(wanted):
-                    break
-    return found
 
 
 def index_key(path: str | Path, fmt: str, params: BM25Params) -> str:
@@ -182,7 +131,7 @@ def load_or_build_index(
 
     params = params or BM25Params()
     path = corpus_file(corpus)
-    fmt = fmt or detect_format(path)
+    fmt = fmt or corpus_format(path)
     root = cache_dir("bm25")
     folder = root / index_key(path, fmt, params)
     t0 = time.perf_counter()

@@ -89,7 +89,7 @@ def test_trec_run_input_and_request_input_give_the_same_run(tiny_model, scifact_
     """Issue 11: with --top-k, a TREC run + corpus keeps its tail below the reranked head exactly like a request
     file holding the same candidates does (it used to drop the tail)."""
     from rl_rerank.data import build_requests, write_requests
-    from rl_rerank.data.beir import fetch_docs
+    from rl_rerank.data.auto import fetch_docs
 
     run_path, queries = scifact_run
     first = read_run(run_path)

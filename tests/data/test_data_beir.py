@@ -7,8 +7,8 @@ import types
 
 import pytest
 
+from rl_rerank.data.auto import fetch_docs
 from rl_rerank.data.beir import (
-    fetch_docs,
     iter_corpus,
     load_beir,
     read_qrels,

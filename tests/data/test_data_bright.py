@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from rl_rerank.data.auto import fetch_docs
 from rl_rerank.data.bright import (
     TASKS,
     BrightExample,
-    fetch_documents,
     iter_documents,
     load_bright,
     read_all_examples,
@@ -88,7 +88,7 @@ def test_documents_stream_and_round_trip(tmp_path, all_examples):
         assert write_documents(path, iter(docs)) == len(docs)
         assert list(iter_documents(path)) == docs
     want = {bio[3].gold_ids[0], bio[7].gold_ids[-1], "absent"}
-    assert set(fetch_documents(tmp_path / "documents.jsonl.gz", want)) == want - {"absent"}
+    assert set(fetch_docs(tmp_path / "documents.jsonl.gz", want)) == want - {"absent"}
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rl_rerank.data.auto import load_queries, read_qrels_auto
-from rl_rerank.data.beir import fetch_docs, load_beir
+from rl_rerank.data.auto import fetch_docs, load_queries, read_qrels_auto
+from rl_rerank.data.beir import load_beir
 from rl_rerank.data.build import build_requests, docids_in_top_k
 from rl_rerank.data.rank_llm import read_requests
 from rl_rerank.data.trec import read_qrels, read_topics
@@ -58,3 +58,55 @@ def test_load_queries_detects_each_source(scifact_dir, dl20_dir, bright_dir):
 def test_read_qrels_auto(scifact_dir, dl20_dir):
     assert read_qrels_auto(dl20_dir / "qrels.dl20-passage.txt") == read_qrels(dl20_dir / "qrels.dl20-passage.txt")
     assert read_qrels_auto(scifact_dir / "qrels" / "test.tsv") == load_beir(scifact_dir).qrels
+
+
+def test_read_queries_auto_takes_every_query_file(tmp_path, scifact_dir, dl20_dir, bright_dir):
+    """One guesser for `rerank --queries`, training `topics` and `retrieve --queries` (issue 12): a BEIR folder
+    gives all its queries, a gzipped topics TSV is still topics, BRIGHT examples give their original queries."""
+    import gzip
+
+    from rl_rerank.data.auto import read_queries_auto
+
+    assert len(read_queries_auto(scifact_dir)) == 1109
+    tsv = (dl20_dir / "topics.dl20.tsv").read_bytes()
+    (tmp_path / "topics.tsv.gz").write_bytes(gzip.compress(tsv))
+    assert read_queries_auto(tmp_path / "topics.tsv.gz") == read_topics(dl20_dir / "topics.dl20.tsv")
+    aops = read_queries_auto(bright_dir / "aops.jsonl.gz")
+    assert len(aops) == 111 and all(q.text for q in aops.values())
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(DataError, match=r"empty\.jsonl: no queries \{_id, text\}"):
+        read_queries_auto(tmp_path / "empty.jsonl")
+    (tmp_path / "odd.jsonl").write_text('{"name": "x"}\n')
+    with pytest.raises(DataError, match=r"odd\.jsonl:1: a BEIR query"):
+        read_queries_auto(tmp_path / "odd.jsonl")
+
+
+def test_read_qrels_auto_skips_blank_lines_and_bom(tmp_path):
+    """The rule the training sources now share: the first non-blank line decides, after the BOM is dropped."""
+    beir = tmp_path / "beir.tsv"
+    beir.write_bytes(b"\xef\xbb\xbf\nquery-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert read_qrels_auto(beir) == {"q1": {"d1": 1}}
+    trec = tmp_path / "trec.txt"
+    trec.write_text("\n\nq1 0 d1 2\nq1 0 d2 0\n")
+    assert read_qrels_auto(trec) == {"q1": {"d1": 2, "d2": 0}}
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(DataError, match="no qrels lines"):
+        read_qrels_auto(tmp_path / "blank.txt")
+
+
+def test_corpus_format_and_fetch_for_both_corpora(tmp_path, scifact_dir):
+    from rl_rerank.data.auto import corpus_file, corpus_format, iter_docs
+    from rl_rerank.data.bright import write_documents
+
+    assert corpus_file(scifact_dir) == scifact_dir / "corpus.jsonl" and corpus_format(scifact_dir) == "beir"
+    docs = [d for _, d in zip(range(5), iter_docs(scifact_dir))]
+    path = tmp_path / "documents.jsonl.gz"
+    write_documents(path, docs)
+    assert corpus_format(path) == "bright"
+    found = fetch_docs(path, {docs[1].docid, docs[4].docid, "absent"})
+    assert sorted(found) == sorted([docs[1].docid, docs[4].docid])
+    assert found[docs[1].docid].text == docs[1].full_text()  # BRIGHT documents carry title + text as content
+    with pytest.raises(DataError, match="corpus.jsonl"):
+        corpus_file(tmp_path)
+    with pytest.raises(ValueError, match="unknown corpus format"):
+        iter_docs(path, "trec")

@@ -49,13 +49,13 @@ def vllm_engine(lora_engine):
 @pytest.fixture(scope="module")
 def requests(dl20_requests, scifact_dir):
     """One DL20 query and one SciFact test query (BM25 top-4), passages cut short to keep CPU time low."""
-    from rl_rerank.data import build_requests
-    from rl_rerank.retrieval.bm25 import bm25_run, fetch
+    from rl_rerank.data import build_requests, fetch_docs
+    from rl_rerank.retrieval.bm25 import bm25_run
 
     split = load_beir(scifact_dir, "test")
     queries = dict(list(split.queries.items())[:1])
     run = bm25_run(scifact_dir, queries, k=4, progress=False)
-    sci = build_requests(run, fetch(scifact_dir, {d for s in run.values() for d in s}), queries, top_k=4)
+    sci = build_requests(run, fetch_docs(scifact_dir, {d for s in run.values() for d in s}), queries, top_k=4)
     dl = [Request(r.query, r.candidates[:4]) for r in dl20_requests[:1]]  # the session fixture stays intact
     return dl + sci
 

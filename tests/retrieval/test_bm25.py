@@ -6,12 +6,13 @@ import os
 
 import pytest
 
+from rl_rerank.data.auto import corpus_format
 from rl_rerank.data.beir import load_beir, write_corpus
 from rl_rerank.data.bright import read_examples, write_documents
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import DataError
 from rl_rerank.retrieval import bm25
-from rl_rerank.retrieval.bm25 import BM25Params, bm25_run, detect_format, load_or_build_index
+from rl_rerank.retrieval.bm25 import BM25Params, bm25_run, load_or_build_index
 from rl_rerank.eval.metrics import evaluate
 
 
@@ -72,7 +73,7 @@ def test_bright_documents_with_exclusions(tmp_path, monkeypatch, bright_dir):
         docs.setdefault(ex.gold_ids[0], Candidate(ex.gold_ids[0], " ".join(words[: len(words) // 2])))
     path = tmp_path / "documents.jsonl.gz"
     write_documents(path, docs.values())
-    assert detect_format(path) == "bright"
+    assert corpus_format(path) == "bright"
 
     queries = {ex.id: ex.query for ex in examples}
     excluded = {ex.id: set(ex.excluded_ids) for ex in examples}
@@ -98,4 +99,4 @@ def test_bad_corpus_is_a_data_error(tmp_path):
     weird = tmp_path / "weird.jsonl"
     weird.write_text('{"name": "x"}\n')
     with pytest.raises(DataError, match="'_id' \\(BEIR\\) or 'id' and 'content'"):
-        detect_format(weird)
+        corpus_format(weird)
