@@ -21,20 +21,21 @@ from rl_rerank.errors import DataError, UserError, clip
 _SPACE = re.compile(r"\s")
 
 
-def open_text(path: str | Path):
+def open_text(path: str | Path, errors: str = "strict"):
     """Open a text file for reading; `.gz` files are decompressed on the fly. A UTF-8 byte-order mark
     (Windows editors write one) is dropped, so the first id never becomes '\\ufeff23849'."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found" if not path.exists() else "expected a file, found a folder")
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors=errors)
+    return open(path, encoding="utf-8-sig", errors=errors)
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without its newline) for every non-blank line."""
-    with open_text(path) as fh:
+def iter_lines(path: str | Path, errors: str = "strict") -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its newline) for every non-blank line; errors="replace" reads
+    non-UTF-8 bytes as U+FFFD instead of raising."""
+    with open_text(path, errors) as fh:
         lineno = 0
         try:
             for lineno, line in enumerate(fh, start=1):
@@ -47,16 +48,38 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             raise DataError(path, lineno + 1, f"a readable (gzip) text file ({exc})") from None
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for every line of a JSON-lines file (optionally gzipped)."""
-    for lineno, line in iter_lines(path):
+def iter_jsonl(path: str | Path, skipped: list[int] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every line of a JSON-lines file (optionally gzipped): the one JSONL reader.
+
+    Inputs are strict: the first line that is not a JSON object is a DataError naming file:line. Append-only
+    caches and journals pass a `skipped` list instead: such lines (a crash's leftovers, a bad byte) go into it
+    by number and are passed over, so the caller can count them and redo those items."""
+    for lineno, line in iter_lines(path, "strict" if skipped is None else "replace"):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(path, lineno, f"one JSON object per line ({exc.msg} at column {exc.colno})") from None
+            if skipped is None:
+                raise DataError(path, lineno, f"one JSON object per line ({exc.msg} at column {exc.colno})") from None
+            obj = None
         if not isinstance(obj, dict):
-            raise DataError(path, lineno, f"a JSON object, got {type(obj).__name__}")
+            if skipped is None:
+                raise DataError(path, lineno, f"a JSON object, got {type(obj).__name__}")
+            skipped.append(lineno)
+            continue
         yield lineno, obj
+
+
+def load_json(path: str | Path) -> Any:
+    """A whole JSON document (BOM and gzip handled as everywhere); DataError naming the line on bad JSON."""
+    with open_text(path) as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, exc.lineno, f"valid JSON ({exc.msg} at column {exc.colno})") from None
+        except (UnicodeDecodeError, OSError, EOFError) as exc:
+            raise DataError(path, None, f"a readable UTF-8 text file ({exc})") from None
+        except RecursionError:
+            raise DataError(path, None, "JSON nested less deeply") from None
 
 
 def first_char(path: str | Path) -> str:

@@ -631,16 +631,14 @@ def write_built(path: str | Path, rows: Iterable[dict] | Any) -> int:
 
 
 def is_built_jsonl(path: str | Path) -> bool:
+    """Does this .jsonl hold built rows (its first record has a chat `prompt`)? Never raises: a file that
+    is not one is read by whoever asked next, with that reader's errors."""
     path = Path(path)
     if not path.is_file() or path.suffix != ".jsonl":
         return False
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        first = fh.readline()
-    try:
-        obj = json.loads(first)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(obj, dict) and "prompt" in obj
+    for _, obj in iter_jsonl(path, skipped=[]):
+        return "prompt" in obj
+    return False
 
 
 def read_built(path: str | Path):

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import atomic_open, repair_torn_tail, write_json
 from rl_rerank.errors import ConfigError, UserError
 from rl_rerank.datagen.examples import PlannedItem, teacher_labels_of
@@ -67,6 +68,7 @@ class LabelStats:
     parse_repaired: int = 0
     parse_failed: int = 0
     mean_kept_ndcg: float | None = None
+    journal_lines_skipped: int = 0  # journal lines that did not parse: their items were labelled again
 
     def summary(self) -> str:
         return (f"{self.kept}/{self.items} kept ({self.resumed} resumed, {self.labelled} labelled now); "
@@ -130,32 +132,26 @@ def journal_header(settings: LabelSettings) -> dict:
     return {"journal": "rl_rerank.label/1", "settings": d}
 
 
-def read_journal(path: Path, header: dict | None = None) -> dict[str, dict]:
-    """key -> record for every complete line; a torn last line (killed mid-write) is ignored.
+def read_journal(path: Path, header: dict | None = None, skipped: list[int] | None = None) -> dict[str, dict]:
+    """key -> record for every complete line (callers cut a torn last line first: repair_torn_tail).
 
-    With `header`, a journal whose header differs raises UserError: mixing labels made with different
-    settings would silently change the output.
+    Lines that are not JSON objects go into `skipped` (their items are redone). With `header`, a journal whose
+    header differs raises UserError: mixing labels made with different settings would silently change the
+    output.
     """
     done: dict[str, dict] = {}
     if not path.is_file():
         return done
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh):
-            if not line.endswith("\n"):
-                break  # torn write: that item is redone
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if n == 0 and isinstance(rec, dict) and "journal" in rec:
-                if header is not None and rec != header:
-                    changed = sorted(k for k in header["settings"] if rec.get("settings", {}).get(k)
-                                     != header["settings"][k])
-                    raise UserError(f"{path}: journal of an earlier run with other settings ({', '.join(changed)}); "
-                                    f"rerun with the same settings to resume, or delete it to start over")
-                continue
-            if isinstance(rec, dict) and "key" in rec:
-                done[rec["key"]] = rec
+    for lineno, rec in iter_jsonl(path, skipped=[] if skipped is None else skipped):
+        if lineno == 1 and "journal" in rec:
+            if header is not None and rec != header:
+                changed = sorted(k for k in header["settings"] if rec.get("settings", {}).get(k)
+                                 != header["settings"][k])
+                raise UserError(f"{path}: journal of an earlier run with other settings ({', '.join(changed)}); "
+                                f"rerun with the same settings to resume, or delete it to start over")
+            continue
+        if "key" in rec:
+            done[rec["key"]] = rec
     return done
 
 
@@ -223,10 +219,11 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
     journal = journal_path(output)
     header = journal_header(settings)
     repair_torn_tail(journal)  # a torn last line would glue the next record onto it
-    done = read_journal(journal, header)
+    skipped: list[int] = []
+    done = read_journal(journal, header, skipped)
     fresh = not journal.is_file() or journal.stat().st_size == 0
     keys = [item_key(it) for it in items]
-    stats = LabelStats(items=len(items))
+    stats = LabelStats(items=len(items), journal_lines_skipped=len(skipped))
     todo = [(k, it) for k, it in zip(keys, items) if k not in done]
     stats.resumed = len(items) - len(todo)
     bar = None

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rl_rerank.errors import ConfigError
+from rl_rerank.data._io import iter_jsonl, load_json
+from rl_rerank.errors import ConfigError, DataError
 from rl_rerank.training.config import StageBase
 
 
@@ -21,22 +22,13 @@ def _read_rows(path: str):
     if p.is_dir():
         return datasets.load_from_disk(str(p))
     suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        rows = []
-        from rl_rerank.errors import DataError
-
-        with p.open() as fh:
-            if suffix == ".json":
-                data = json.load(fh)
-                rows = data if isinstance(data, list) else data.get("rows", [])
-            else:
-                for i, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        raise DataError(p, i, "one JSON object per line") from None
+    if suffix == ".jsonl":
+        return datasets.Dataset.from_list([rec for _, rec in iter_jsonl(p)])
+    if suffix == ".json":
+        data = load_json(p)
+        rows = data.get("rows") if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise DataError(p, None, 'a JSON list of row objects, or {"rows": [...]}')
         return datasets.Dataset.from_list(rows)
     if suffix == ".parquet":
         return datasets.Dataset.from_parquet(str(p))

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import repair_torn_tail, write_json
 from rl_rerank.data.types import Candidate, Query, Request
 from rl_rerank.paths import cache_dir
@@ -157,13 +158,13 @@ class ResultCache:
         self.repaired_bytes = repair_torn_tail(self.path)
         self.skipped = 0
         if self.path.is_file():
-            with open(self.path, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    try:
-                        rec = json.loads(line)
-                        self.results[rec["key"]] = {str(d): float(s) for d, s in rec["scores"].items()}
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        self.skipped += 1
+            bad: list[int] = []
+            for _, rec in iter_jsonl(self.path, skipped=bad):
+                try:
+                    self.results[rec["key"]] = {str(d): float(s) for d, s in rec["scores"].items()}
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self.skipped += 1
+            self.skipped += len(bad)
 
     def get(self, key: str) -> dict[str, float] | None:
         return self.results.get(key)
