@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 from rl_rerank.errors import UserError
 
@@ -44,20 +41,3 @@ def recipes_dir() -> Path:
         raise UserError("the packaged recipes (rl_rerank.recipes) are not installed; reinstall: pip install -e .") \
             from None
     return Path(str(root))
-
-
-def publish_folder(out: Path, write: Callable[[Path], object]) -> Path:
-    """Fill a private temp folder with `write(tmp)`, then rename it to `out` in one step, so a half-written
-    folder never looks finished; if another process published `out` first, keep theirs."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not out.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from rl_rerank.paths import cache_dir, publish_folder
+from rl_rerank.data.atomic import publish_folder
+from rl_rerank.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

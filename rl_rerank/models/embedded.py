@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 from rl_rerank.errors import UserError
-from rl_rerank.paths import cache_dir, publish_folder
+from rl_rerank.data.atomic import publish_folder
+from rl_rerank.paths import cache_dir
 
 EMBEDDED_NAME = "smollm2-135m"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -6,14 +6,10 @@ weights, its config, the tokenizer, and a card saying what it is (base model, re
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from rl_rerank.data.atomic import write_json, write_text
+from rl_rerank.data.atomic import publish_folder, write_text
 from rl_rerank.errors import UserError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -27,54 +23,11 @@ def adapter_base(adapter: Path) -> str | None:
     return json.loads(cfg.read_text()).get("base_model_name_or_path")
 
 
-MANIFEST = ".rl_rerank_export.json"  # what the last export wrote into the folder (and may replace)
-
-
-def _files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
 def check_export_target(out: Path, overwrite: bool) -> None:
     """Refuse a non-empty folder unless --overwrite: export never replaces what the user did not ask it to."""
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out}: folder exists and is not empty; pass --overwrite to replace the files export "
                         f"writes there (other files are kept), or choose a new folder")
-
-
-def _publish(staging: Path, out: Path) -> list[str]:
-    """Move the staged export into `out`, file by file (os.replace: each file appears whole).
-
-    Only files export writes are touched: this export's files replace their namesakes, and files the previous
-    export listed in its manifest but this one did not write are removed (no stale merged/ model beside a new
-    adapter). Anything else in `out` (the user's notes, other runs) is left alone. Returns the files written."""
-    written = [f for f in _files(staging) if f != MANIFEST]
-    old: list[str] = []
-    manifest = out / MANIFEST
-    if manifest.is_file():
-        try:
-            old = [f for f in json.loads(manifest.read_text(encoding="utf-8")).get("files", []) if isinstance(f, str)]
-        except (OSError, ValueError, AttributeError):
-            old = []
-    for rel in written:
-        if (out / rel).is_dir():
-            raise UserError(f"{out / rel}: is a folder where export writes a file; move it or choose another --out")
-    for rel in written:
-        target = out / rel
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, target)
-        except OSError as exc:
-            raise UserError(f"{target}: cannot write it ({exc.strerror or exc})") from None
-    for rel in sorted(set(old) - set(written)):
-        target = out / rel
-        if Path(rel).is_absolute() or ".." in Path(rel).parts or not target.is_file() or target.is_symlink():
-            continue  # a manifest only ever names files inside `out`; anything else is not ours to delete
-        target.unlink()
-        if target.parent != out:
-            with contextlib.suppress(OSError):  # only an emptied folder goes, never one holding other files
-                target.parent.rmdir()
-    write_json(manifest, {"files": written})
-    return written
 
 
 def export(adapter: str | Path, out: str | Path, base: str | None = None, merge: bool = False,
@@ -103,17 +56,14 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
     run_card = json.loads((adapter / "run_card.json").read_text()) if (adapter / "run_card.json").is_file() else None
     results = json.loads(Path(report).read_text()) if report else None
 
-    new_folder = not out.exists()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent if new_folder else out))
-    try:
+    written = {"adapter": str(out)}
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)  # only adapter_config.json + adapter_model.safetensors
         tokenizer.save_pretrained(tmp)
         if recipe is not None:
             write_text(tmp / "recipe.yaml", recipe)
-        card = model_card(base, adapter, recipe, run_card, results, merged=False)
-        write_text(tmp / "README.md", card)
-        written = {"adapter": str(out)}
+        write_text(tmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=False))
         if merge:
             mtmp = tmp / "merged"
             merged = model.merge_and_unload()
@@ -121,14 +71,8 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
             tokenizer.save_pretrained(mtmp)
             write_text(mtmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=True))
             written["merged"] = str(out / "merged")
-        if new_folder:  # the whole folder appears at once
-            write_json(tmp / MANIFEST, {"files": _files(tmp)})
-            tmp.rename(out)
-        else:
-            _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)  # the staging folder this call created; never anything of the user's
+
+    publish_folder(out, write, existing="merge")  # a new OUT appears whole; an existing one keeps others' files
     return written
 
 
@@ -156,16 +100,18 @@ def redact_recipe(text: str) -> str:
 
 
 def _eval_table(results: dict) -> str:
+    from rl_rerank.tables import markdown_table
+
     measures = results.get("measures") or ["nDCG@10"]
-    lines = ["| dataset | queries | " + " | ".join(f"first stage {m} | reranked {m}" for m in measures) + " |",
-             "|---|---|" + "---|---|" * len(measures)]
+    head = ["dataset", "queries"] + [f"{side} {m}" for m in measures for side in ("first stage", "reranked")]
+    rows = []
     for r in results.get("results", []):
         cells = [r["name"], str(r.get("queries", ""))]
         for m in measures:
             cells += [f"{r['first_stage'].get(m, float('nan')):.4f}", f"{r['reranked'].get(m, float('nan')):.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
     setup = {k: results.get(k) for k in ("paradigm", "reasoning", "engine", "top_k") if k in results}
-    return "\n".join(lines) + f"\n\nSetting: {json.dumps(setup)}\n"
+    return markdown_table(head, rows) + f"\nSetting: {json.dumps(setup)}\n"
 
 
 def model_card(base: str | None, adapter: Path, recipe: str | None, run_card: dict | None, results: dict | None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl_rerank.paths import cache_dir, publish_folder
+from rl_rerank.data.atomic import publish_folder
+from rl_rerank.paths import cache_dir
 
 
 def build_tiny_model(out: str | Path | None = None, seed: int = 0) -> Path:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
-from rl_rerank.data.atomic import write_json, write_text
+from rl_rerank.data.atomic import publish_folder, write_json, write_text
 from rl_rerank.errors import UserError
-from rl_rerank.models.export import TOKENIZER_FILES, _publish, check_export_target
+from rl_rerank.models.export import TOKENIZER_FILES, check_export_target
 
 WEIGHTS = "adapter_model.safetensors"
 
@@ -93,9 +92,8 @@ def import_verl(checkpoint: str | Path, out: str | Path, base: str | None = None
     tok_src = next((d for d in (src, ckpt, Path(base)) if (d / "tokenizer_config.json").is_file()), None)
 
     check_export_target(out, overwrite=False)  # never over a folder holding something else
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.import-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         write_json(tmp / "adapter_config.json", config)
         shutil.copyfile(src / WEIGHTS, tmp / WEIGHTS)
         if tok_src is not None:
@@ -105,8 +103,6 @@ def import_verl(checkpoint: str | Path, out: str | Path, base: str | None = None
         write_text(tmp / "README.md", f"# LoRA adapter trained with verl\n\nConverted by `rl-rerank import-verl` "
                                       f"from `{ckpt}`.\n\n- base model: `{base}`\n- rank {config['r']}, alpha "
                                       f"{config['lora_alpha']}, {n} LoRA tensors\n")
-        out.mkdir(exist_ok=True)
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    publish_folder(out, write, existing="merge")
     return {"adapter": str(out), "base": base, "lora_tensors": n, "tokenizer": str(tok_src) if tok_src else None}

@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Iterable, Iterator, Mapping
 
 from tqdm.auto import tqdm
 
+from rl_rerank.data.atomic import publish_folder
 from rl_rerank.data.auto import corpus_file, corpus_format, iter_docs
 from rl_rerank.data.types import Query, Run
 from rl_rerank.errors import DataError
@@ -162,21 +160,17 @@ def load_or_build_index(
     retriever.index((token_ids, tokenizer.get_vocab_dict()), show_progress=progress)
     seconds = time.perf_counter() - t0
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
-    try:
+    def write(tmp: Path) -> None:
         retriever.save(str(tmp), show_progress=False)
         tokenizer.save_vocab(str(tmp))
         (tmp / "docids.json").write_text(json.dumps(docids), encoding="utf-8")
         meta = {"corpus": str(path.resolve()), "format": fmt, "params": asdict(params), "num_docs": len(docids),
                 "bm25s": bm25s.__version__, "build_seconds": round(seconds, 2)}  # fmt: skip
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        try:
-            os.rename(tmp, folder)  # complete folder appears at once; meta.json marks it usable
-        except OSError:  # another process finished the same index first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    # the complete folder appears at once (meta.json marks it usable); if another process finished the same
+    # index first, theirs is kept
+    publish_folder(folder, write)
     return BM25Index(retriever, tokenizer, docids, folder, built=True, seconds=seconds)
 
 

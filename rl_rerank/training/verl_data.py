@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -127,24 +126,15 @@ def export_verl(cfg: GRPOStage, out: str | Path, recipe: str = "", val_fraction:
     train, val, info = build_records(cfg, recipe, val_fraction, seed)
     if not train:
         raise UserError(f"{recipe}: every query went to validation; lower --val-fraction")
-    import tempfile
+    from rl_rerank.data.atomic import publish_folder, write_json
 
-    from rl_rerank.models.export import _publish
+    info.update(format="verl", recipe=recipe, val_fraction=val_fraction, seed=cfg.seed if seed is None else seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # staged in a private temp folder, then published file by file: with --overwrite only the files an export
-    # writes are replaced (export's manifest rules); the user's other files in OUT stay
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
-    try:
+    def write(tmp: Path) -> None:
         schema = write_parquet(tmp / "train.parquet", train)
         write_parquet(tmp / "val.parquet", val, schema)
-        from rl_rerank.data.atomic import write_json
-
-        info.update(format="verl", recipe=recipe, val_fraction=val_fraction,
-                    seed=cfg.seed if seed is None else seed)
         write_json(tmp / "export.json", info)
-        out.mkdir(exist_ok=True)
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    # a new OUT appears whole; with --overwrite only the files an export writes are replaced, the user's stay
+    publish_folder(out, write, existing="merge")
     return info
