@@ -7,7 +7,6 @@ import argparse
 
 from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_int, unit_float
 from rl_rerank.engines.factory import ENGINES
-from rl_rerank.errors import UserError
 from rl_rerank.paradigms import paradigm_names
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 from rl_rerank.rerank.fusion import FUSION_METHODS
@@ -74,19 +73,10 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def engine_kwargs(items: list[str] | None) -> dict:
-    """--engine-arg KEY=VALUE pairs, values read as YAML."""
-    import yaml
+    """--engine-arg KEY=VALUE pairs, values read as YAML (rl_rerank.keyvalue, like --set and recipes)."""
+    from rl_rerank.keyvalue import parse_pairs
 
-    out: dict = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--engine-arg {item!r}: expected KEY=VALUE, e.g. --engine-arg max_num_batched_tokens=8192")
-        try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise UserError(f"--engine-arg {item!r}: the value is not valid YAML") from None
-    return out
+    return parse_pairs(items, "--engine-arg", "max_num_batched_tokens=8192")
 
 
 def reranker_options(args: argparse.Namespace) -> RerankerOptions:

@@ -7,9 +7,8 @@ import dataclasses
 import logging
 import sys
 
-import yaml
-
 from rl_rerank.argtypes import any_int, non_negative_float, positive_int, unit_float
+from rl_rerank.keyvalue import parse_pairs
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
 
 HELP = "label training data with a teacher model (k sampled scores with consensus, or filtered permutations)"
@@ -75,24 +74,6 @@ def labelled_paradigms() -> list[str]:
     return [name for name, cls in PARADIGMS.items() if cls.teacher_labels is not None]
 
 
-def _pairs(items: list[str], what: str) -> dict:
-    from rl_rerank.errors import ConfigError
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
-        key, raw = item.split("=", 1)
-        if not key.strip():
-            raise ConfigError(f"{what} {item[:80]!r}: expected KEY=VALUE with a key before '='")
-        try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{what} {item[:80]!r}: the value does not parse as YAML "
-                              f"({str(exc).splitlines()[0]})") from None
-    return out
-
-
 def run(args) -> int:
     from rl_rerank.datagen.examples import (BuildSettings, build_from_source, plan_items, teacher_labels_of,
                                             write_built)
@@ -107,7 +88,8 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     source = DataSource(path=args.source, kind=args.kind, split=args.split, qrels=args.qrels, run=args.run,
                         corpus=args.corpus, topics=args.topics, depth=args.depth, max_queries=args.max_queries)
-    build = {"seed": args.seed, **_pairs(args.build, "--build"), "paradigm": args.paradigm,
+    pairs = parse_pairs(args.build, "--build", "num_hard_negatives=5")
+    build = {"seed": args.seed, **pairs, "paradigm": args.paradigm,
              "reasoning": args.reasoning, "max_doc_tokens": args.max_doc_tokens, "shuffle": False}
     settings = BuildSettings.from_dict(build)
     lab = LabelSettings(paradigm=args.paradigm, samples=args.samples, temperature=args.temperature,
@@ -130,7 +112,7 @@ def run(args) -> int:
 
     paradigm = get_paradigm(args.paradigm, reasoning=args.reasoning, max_doc_tokens=args.max_doc_tokens,
                             max_prompt_tokens=args.max_prompt_tokens)
-    engine_kwargs = _pairs(args.engine_arg, "--engine-arg")
+    engine_kwargs = parse_pairs(args.engine_arg, "--engine-arg", "max_num_seqs=64")
     if args.base_url:
         engine_kwargs["base_url"] = args.base_url
     model = args.model if args.engine == "openai" else resolve_model(args.model)

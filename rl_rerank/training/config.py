@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import enum
 import math
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,25 +21,9 @@ from typing import Any
 import yaml
 
 from rl_rerank.errors import ConfigError, clip
+from rl_rerank.keyvalue import read_yaml, split_pair, yaml_value
 from rl_rerank.models.load import QUANTIZATIONS, LoraSettings
 from rl_rerank.training.rank_sft import RankingSection
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-4` / `5e-7` as floats (YAML 1.1 wants a dot: `1.0e-4`)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+][0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
-
-
-def read_yaml(text: str):
-    return yaml.load(text, Loader=_Loader)
 
 
 # Keys of the trl section that we own at the top level (one place to set them).
@@ -136,18 +119,11 @@ def parse_overrides(items: list[str] | None) -> dict:
     """`--set a.b=value` pairs -> nested dict; values are parsed as YAML (numbers, bools, null, lists)."""
     out: dict = {}
     for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set trl.learning_rate=1e-5")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        key, raw = split_pair(item, "--set", "trl.learning_rate=1e-5")
+        parts = key.split(".")
         if not all(p.strip() for p in parts):
             raise ConfigError(f"--set {clip(item)}: expected a key like lora.r or trl.learning_rate before '='")
-        try:
-            value = read_yaml(raw) if raw != "" else None
-        except yaml.YAMLError as exc:
-            first = clip(str(exc).splitlines()[0], quote=False)
-            raise ConfigError(f"--set {clip(item)}: the value does not parse as YAML ({first}); quote strings "
-                              f"with ': ' in them") from None
+        value = yaml_value(raw, item, "--set")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})

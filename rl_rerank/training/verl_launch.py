@@ -21,6 +21,7 @@ from typing import Any
 
 from rl_rerank.argtypes import positive_int
 from rl_rerank.errors import ConfigError, UserError
+from rl_rerank.keyvalue import split_pair
 
 REWARD_PATH = "pkg://rl_rerank.rewards.verl"
 FIELDS = ("recipe", "stage1", "merged_model", "data_dir", "val_fraction", "overrides")
@@ -94,9 +95,7 @@ def overrides(r: VerlRecipe, nnodes: int | None = None, gpus_per_node: int | Non
         out["trainer.n_gpus_per_node"] = gpus_per_node
     items = {k: hydra_value(v) for k, v in out.items()}
     for item in extra or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"override {item!r}: expected key=value (Hydra syntax)")
+        key, value = split_pair(item, "override", "trainer.total_epochs=2 (Hydra syntax; values stay text)")
         items.pop(key, None)
         items[key] = value
     return [f"{k}={v}" for k, v in items.items()]
