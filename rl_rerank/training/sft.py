@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rl_rerank.datagen.rows import prepare_rows
 from rl_rerank.training.policy import load_policy
-from rl_rerank.training.resume import resume_target
+from rl_rerank.training.resume import checkpoint_step, resume_target
 from rl_rerank.training.run_card import base_card, write_outputs
 from rl_rerank.training.trl_args import trl_kwargs
 from rl_rerank.training.config import SFTStage
@@ -51,7 +51,7 @@ def run_sft(cfg: SFTStage, callbacks: list | None = None) -> Path:
 
     model, tokenizer, peft_config = load_policy(cfg, want_peft_config=True)
     trainer = make_trainer(cfg, model, tokenizer, peft_config, args, ds, callbacks)
-    state_before = _step_of(resume)
+    state_before = checkpoint_step(resume) or 0
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
     out = Path(cfg.output_dir)
@@ -91,12 +91,3 @@ def make_trainer(cfg: SFTStage, model, tokenizer, peft_config, args, ds, callbac
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return ranking_trainer_class()(ranking=cfg.ranking, digit_ids=digit_ids, digit_values=values,
                                    data_collator=LeftPadCollator(pad, digit_ids), **common)
-
-
-def _step_of(checkpoint: str | None) -> int:
-    if not checkpoint:
-        return 0
-    try:
-        return int(Path(checkpoint).name.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return 0

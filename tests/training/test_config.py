@@ -188,3 +188,15 @@ def test_resume_flag_without_checkpoint(tmp_path):
     assert resume.resume_target(cfg).endswith("checkpoint-12")
     cfg.resume = False
     assert resume.resume_target(cfg) is None
+
+
+def test_checkpoint_steps_come_from_folder_names(tmp_path):
+    """One parser for checkpoint-<step> (resume, the SFT run card, the demo's dev curve), transformers' pattern."""
+    assert resume.checkpoint_step("runs/x/checkpoint-500") == 500 and resume.checkpoint_step(None) is None
+    assert resume.checkpoint_step("checkpoint-best") is None and resume.checkpoint_step("checkpoint-5-tmp") is None
+    for name in ("checkpoint-20", "checkpoint-3", "checkpoint-x", "notes-7"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint-99").write_text("a file, not a checkpoint")
+    assert resume.checkpoints(tmp_path) == [(3, tmp_path / "checkpoint-3"), (20, tmp_path / "checkpoint-20")]
+    assert resume.last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-20")
+    assert resume.checkpoints(tmp_path / "missing") == []
