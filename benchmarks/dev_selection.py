@@ -85,13 +85,16 @@ def main(argv=None) -> int:
         rows[a] = score_adapter(args.model, None if a == "base" else a, s, paradigm, args.top_k, args.engine, weights)
         print(f"{a}: {rows[a]}", file=sys.stderr, flush=True)
     print(f"dev queries: {len(s.requests)} (hashed split of {args.source}, fraction {args.dev_fraction})")
-    fused_heads = " | ".join(f"fused (z, {w})" for w in weights)
-    print(f"| system | nDCG@10 | {fused_heads} | mean expected score by grade 0/1/2/3 | docs/s |")
-    print("|---" * (4 + len(weights)) + "|")
+    from rl_rerank.tables import markdown_table
+
+    head = ["system", "nDCG@10", *(f"fused (z, {w})" for w in weights), "mean expected score by grade 0/1/2/3",
+            "docs/s"]
+    cells = []
     for name, r in rows.items():
         grades = "/".join(str(r.get("per_grade", {}).get(g, "-")) for g in range(4)) if "per_grade" in r else "-"
-        fused_cells = " | ".join(f"{r['fused'][w]:.4f}" if "fused" in r else "-" for w in weights)
-        print(f"| {name} | {r['nDCG@10']:.4f} | {fused_cells} | {grades} | {r.get('docs_per_s', '-')} |")
+        fused = [f"{r['fused'][w]:.4f}" if "fused" in r else "-" for w in weights]
+        cells.append([name, f"{r['nDCG@10']:.4f}", *fused, grades, r.get("docs_per_s", "-")])
+    print(markdown_table(head, cells), end="")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

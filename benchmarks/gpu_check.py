@@ -248,21 +248,25 @@ def render(report: dict) -> str:
     for name, a in report["agreement"].items():
         lines.append(f"agreement {name}: {a['pairs']} pairs, max |P_{a['devices'][0]} - P_{a['devices'][1]}| = "
                      f"{a['max_abs_prob_diff']:.2e}")
-    lines += ["", "| scoring | dtype | docs | wall s | docs/s | prefill tokens/s | TFLOP/s | share of bf16 peak |",
-              "|---|---|---|---|---|---|---|---|"]
+    from rl_rerank.tables import markdown_table
+
+    scoring = []
     for r in report["scoring"]:
         share = f"{100 * r['share_of_bf16_peak']:.1f}%" if r["share_of_bf16_peak"] is not None else "-"
-        lines.append(f"| {r['device']} | {r['dtype']} | {r['docs']} | {r['wall_s']} | {r['docs_per_s']:.1f} | "
-                     f"{r['prefill_tokens_per_s']:.0f} | {r['tflops']:.2f} | {share} |")
-    lines += ["", "| training run | on | steps | s/step | samples/s | peak GPU GiB | peak RSS GiB |",
-              "|---|---|---|---|---|---|---|"]
+        scoring.append([r["device"], r["dtype"], r["docs"], r["wall_s"], f"{r['docs_per_s']:.1f}",
+                        f"{r['prefill_tokens_per_s']:.0f}", f"{r['tflops']:.2f}", share])
+    training = []
     for r in report["training"]:
         if "error" in r:
-            lines.append(f"| {r['run']} | {r['on']} | failed: {r['error']} | | | | |")
+            training.append([r["run"], r["on"], f"failed: {r['error']}", "", "", "", ""])
             continue
         gpu = r["peak_gpu_gib"] if r["peak_gpu_gib"] is not None else "-"
-        lines.append(f"| {r['run']} | {r['on']} | {r['steps']} | {r['s_per_step']:.2f} | {r['samples_per_s']:.1f} | "
-                     f"{gpu} | {r['peak_rss_gib']} |")
+        training.append([r["run"], r["on"], r["steps"], f"{r['s_per_step']:.2f}", f"{r['samples_per_s']:.1f}", gpu,
+                         r["peak_rss_gib"]])
+    lines += ["", markdown_table(["scoring", "dtype", "docs", "wall s", "docs/s", "prefill tokens/s", "TFLOP/s",
+                                  "share of bf16 peak"], scoring).rstrip("\n"),
+              "", markdown_table(["training run", "on", "steps", "s/step", "samples/s", "peak GPU GiB", "peak RSS GiB"],
+                                 training).rstrip("\n")]
     lines.append("s/step includes the first step (warm-up); GRPO samples are completions (HF generation, "
                  "no vLLM); one process per launcher config.")
     return "\n".join(lines)

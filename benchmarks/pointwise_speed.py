@@ -136,9 +136,11 @@ def main(argv=None) -> int:
     print(f"naive roofline: {peak:.1f} GFLOP/s / (2 x {non_embed / 1e6:.1f}M x {full_tokens / docs:.1f} tokens) "
           f"= {roofline:.2f} docs/s (CPU-time basis: {roofline_cpu:.2f})")
     print()
-    print("| path | wall s | docs/s | x naive roofline | tokens computed | GFLOP/s on computed tokens | of peak | "
-          "x roofline, CPU-time basis | max label-prob diff vs naive |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    from rl_rerank.tables import markdown_table
+
+    head = ["path", "wall s", "docs/s", "x naive roofline", "tokens computed", "GFLOP/s on computed tokens",
+            "of peak", "x roofline, CPU-time basis", "max label-prob diff vs naive"]
+    rows = []
     for name, m in best.items():
         computed = m["tokens"] - (m["reused"] or 0)
         gflops = 2.0 * non_embed * computed / m["wall"] / 1e9
@@ -146,8 +148,9 @@ def main(argv=None) -> int:
         dps = docs / m["wall"]
         cpu_cell = f"{docs / (m['cpu'] / threads) / roofline_cpu:.2f}" if m["cpu"] else "n/a"
         computed_cell = f"{computed}" if m["reused"] is not None else f"{m['tokens']} sent (cache unknown)"
-        print(f"| {name} | {m['wall']:.1f} | {dps:.2f} | {dps / roofline:.2f} | {computed_cell} | "
-              f"{gflops:.1f} | {gflops / peak:.0%} | {cpu_cell} | {diff:.1e} |")
+        rows.append([name, f"{m['wall']:.1f}", f"{dps:.2f}", f"{dps / roofline:.2f}", computed_cell, f"{gflops:.1f}",
+                     f"{gflops / peak:.0%}", cpu_cell, f"{diff:.1e}"])
+    print(markdown_table(head, rows), end="")
     return 0
 
 

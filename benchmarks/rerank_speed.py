@@ -14,6 +14,8 @@ import json
 import os
 import time
 
+from rl_rerank.tables import markdown_table
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -107,14 +109,14 @@ def table(results: dict) -> str:
             ("listwise generated tokens/s", "listwise_completion_tokens_per_s")]
     ratio = len(names) == 2
     head = ["metric", *names] + ([f"{names[1]} / {names[0]}"] if ratio else [])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = []
     for label, key in rows:
         vals = [results[n][key] for n in names]
         cells = [label, *(f"{v:.2f}" for v in vals)]
         if ratio:
             cells.append(f"{vals[1] / vals[0]:.2f}x" if vals[0] else "n/a")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(cells)
+    return markdown_table(head, lines)
 
 
 def main(argv=None) -> int:
@@ -128,7 +130,7 @@ def main(argv=None) -> int:
     print(f"\nmodel: {model}; {args.pairs} pointwise pairs, {args.listwise_queries} listwise queries x "
           f"{args.docs_per_query} docs, passages <= {args.max_doc_tokens} tokens; best of {args.rounds} "
           f"alternating rounds; {os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}\n")
-    print(table(results))
+    print(table(results), end="")
     if args.json:
         from rl_rerank.data import write_json
 

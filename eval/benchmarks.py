@@ -78,16 +78,18 @@ def _bm25_or_given(src: Sources, name: str, corpus: Path, queries: dict[str, Que
 
 
 def load_trec_dl(name: str, folder: Path, src: Sources) -> list[EvalSet]:
-    from rl_rerank.data import read_qrels, read_requests
+    from rl_rerank.data import read_qrels_auto, read_requests
+    from rl_rerank.data.auto import trec_dl_folder
 
-    reqs_path, qrels_path = folder / "bm25-top100.json", next(iter(sorted(folder.glob("qrels*"))), None)
-    if not reqs_path.is_file() or qrels_path is None:
+    dl = trec_dl_folder(folder)
+    reqs_path, qrels_path = dl if dl is not None else (None, None)
+    if reqs_path is None or qrels_path is None:
         raise UserError(f"{folder}: {name} needs bm25-top100.json (rank_llm requests) and a qrels file; "
                         "not available offline here")
     requests = read_requests(reqs_path)
     if src.max_queries:
         requests = requests[:src.max_queries]
-    qrels = read_qrels(qrels_path)
+    qrels = read_qrels_auto(qrels_path)
     given = run_file_for(src, name)
     if given is not None:
         from rl_rerank.data import read_run

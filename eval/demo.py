@@ -23,6 +23,7 @@ from typing import Callable
 from rl_rerank.data.atomic import write_json, write_text
 from rl_rerank.errors import UserError
 from rl_rerank.paths import recipes_dir, shared_data_dir
+from rl_rerank.tables import markdown_table
 
 VARIANTS = ("base", "sft", "grpo")
 FUSION_WEIGHT = 0.5  # "+ BM25" systems: 0.5 z-score(reranker) + 0.5 z-score(BM25)
@@ -152,7 +153,9 @@ def _remove_stage_output(folder: Path) -> None:
     """--force: a stage folder the demo made (it holds our run card or checkpoints) starts over."""
     import shutil
 
-    if (folder / "run_card.json").is_file() or any(folder.glob("checkpoint-*")) or not any(folder.iterdir()):
+    from rl_rerank.training.resume import checkpoints
+
+    if (folder / "run_card.json").is_file() or checkpoints(folder) or not any(folder.iterdir()):
         shutil.rmtree(folder)
     else:
         raise UserError(f"{folder}: exists and was not written by the demo; choose another --out")
@@ -277,7 +280,7 @@ class _engines:
 def merged_model(model: str | None, adapter: str, root: Path) -> str:
     """Base + adapter folded into one safetensors model under root/<adapter name>, built once."""
     from rl_rerank.models import ModelSpec, load_model
-    from rl_rerank.paths import publish_folder
+    from rl_rerank.data.atomic import publish_folder
 
     out = root / Path(adapter).name
     weights = Path(adapter) / "adapter_model.safetensors"
@@ -329,11 +332,12 @@ def score(sets, runs: dict, top_k: int) -> list[dict]:
 
 def dev_curve(settings: DemoSettings, paradigm) -> list[dict]:
     """nDCG@10 on the recipe's dev queries for the SFT adapter (step 0) and every GRPO checkpoint (cached)."""
+    from rl_rerank.training.resume import checkpoints
+
     path = settings.out / "dev_curve.json"
     grpo = settings.out / "grpo"
     points = [("sft", 0, settings.out / "sft")]
-    points += sorted((("grpo", int(p.name.rsplit("-", 1)[1]), p) for p in grpo.glob("checkpoint-*")
-                      if (p / "adapter_config.json").is_file()), key=lambda t: t[1])
+    points += [("grpo", step, p) for step, p in checkpoints(grpo) if (p / "adapter_config.json").is_file()]
     old = json.loads(path.read_text()) if path.is_file() and not settings.force else []
     known = {(d["stage"], d["step"]): d for d in old}
     if all((st, step) in known for st, step, _ in points):
@@ -420,10 +424,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     variants = [v for v in VARIANTS if v in rows[0]]
     systems = ["bm25"] + variants + [f"{v}+bm25" for v in variants]
     head = ["set", "queries"] + [_label(s) for s in systems]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["set"], str(r["queries"])] + [f"{r[s]:.4f}" for s in systems]
-        lines.append("| " + " | ".join(cells) + " |")
+    table = markdown_table(head, ([r["set"], str(r["queries"])] + [f"{r[s]:.4f}" for s in systems] for r in rows))
     tests = []
     for r in rows:
         tests.append(f"\n**{r['set']}** ({r['queries']} queries, paired over queries):\n")
@@ -438,7 +439,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in meta["seconds"].items())
     return (f"# rl-rerank demo\n\n{MEASURE} reranking the BM25 top-{meta['top_k']} with a pointwise reranker "
             f"({meta['model']}; recipe `{meta['recipe']}`; engine {meta['engine']}). \"+ BM25\" fuses the "
-            f"reranker with BM25 (z-scores, weight {FUSION_WEIGHT}).\n\n" + "\n".join(lines) + "\n\n" +
+            f"reranker with BM25 (z-scores, weight {FUSION_WEIGHT}).\n\n" + table + "\n" +
             verdict(rows) + "\n" + "\n".join(tests) + dev +
             f"\n\nWall time: {timing}. Machine: {meta['machine']}.\n\n![demo](demo.png)\n")
 

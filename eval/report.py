@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from rl_rerank import tables
 from rl_rerank.data.atomic import atomic_open, write_json, write_text
 from rl_rerank.data.types import Qrels, Run
 from rl_rerank.eval.metrics import macro_average
@@ -57,15 +58,14 @@ def tests_table(rows: Sequence[dict], labels: dict | None = None) -> str:
     for r in rows:
         for t in r.get("tests", []):
             ci = f"{t['ci_low']:+.4f}..{t['ci_high']:+.4f}" if t["ci_low"] == t["ci_low"] else "n/a"
-            lines.append(f"| {r['name']} | {_label(t['a'], labels)} vs {_label(t['b'], labels)} | "
-                         f"{t['measure']} | {t['n']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | {t['diff']:+.4f} | "
-                         f"{ci} | {_p_cell(t['p_t'])} | {_p_cell(t['p_rand'])} | "
-                         f"{t['wins']}/{t['ties']}/{t['losses']} |")
+            lines.append([r["name"], f"{_label(t['a'], labels)} vs {_label(t['b'], labels)}", t["measure"], t["n"],
+                          f"{t['mean_a']:.4f}", f"{t['mean_b']:.4f}", f"{t['diff']:+.4f}", ci, _p_cell(t["p_t"]),
+                          _p_cell(t["p_rand"]), f"{t['wins']}/{t['ties']}/{t['losses']}"])
     if not lines:
         return ""
-    head = ("| dataset | comparison | measure | queries | mean a | mean b | diff (a - b) | 95% CI | p (paired t) | "
-            "p (randomization) | wins/ties/losses |")
-    return "\n".join([head, "|" + "---|" * 11] + lines) + "\n"
+    head = ["dataset", "comparison", "measure", "queries", "mean a", "mean b", "diff (a - b)", "95% CI",
+            "p (paired t)", "p (randomization)", "wins/ties/losses"]
+    return tables.markdown_table(head, lines)
 
 
 def test_sentences(rows: Sequence[dict], measure: str, labels: dict | None = None) -> list[str]:
@@ -93,17 +93,18 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 def markdown_table(rows: Sequence[dict], measures: Sequence[str]) -> str:
+    """The results table: per set, first stage and reranked per measure, and the difference."""
     head = ["dataset", "queries"]
     for m in measures:
         head += [f"first stage {m}", f"reranked {m}", "delta"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = []
     for r in rows:
         cells = [r["name"], str(r["queries"])]
         for m in measures:
             a, b = r["first_stage"][m], r["reranked"][m]
             cells += [f"{a:.4f}", f"{b:.4f}", f"{b - a:+.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(cells)
+    return tables.markdown_table(head, lines)
 
 
 def bar_chart(path: str | Path, rows: Sequence[dict], measure: str, title: str = "") -> None:

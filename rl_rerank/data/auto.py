@@ -1,7 +1,7 @@
 """Pick the right reader from what a path looks like: the one place that guesses a file's format.
 
-Queries (BEIR folder or queries.jsonl, BRIGHT examples, topics TSV), qrels (TREC or BEIR TSV) and corpora
-(BEIR corpus.jsonl or BRIGHT documents) are each told apart here and nowhere else, so `retrieve`, `rerank`,
+Queries (BEIR folder or queries.jsonl, BRIGHT examples, topics TSV), qrels (TREC or BEIR TSV), corpora
+(BEIR corpus.jsonl or BRIGHT documents) and TREC-DL style folders are each told apart here and nowhere else, so `retrieve`, `rerank`,
 evaluation and training sources accept the same inputs by the same rules.
 """
 
@@ -92,6 +92,27 @@ def read_qrels_auto(path: str | Path) -> Qrels:
         return trec.read_qrels(path)
     raise DataError(path, None, "no qrels lines (TREC 'qid 0 docid grade' or BEIR "
                                 "'query-id<TAB>corpus-id<TAB>score'): the file is empty or blank")
+
+
+# ------------------------------------------------------------------------------------------------ folders
+
+TREC_DL_REQUESTS = "bm25-top100.json"
+
+
+def trec_dl_folder(path: str | Path) -> tuple[Path, Path | None] | None:
+    """(request file, qrels file or None) when `path` is a TREC-DL style folder, the shared layout: a rank_llm
+    request file bm25-top100.json beside its qrels*; None for anything else (a BEIR folder has a corpus).
+    Several qrels files are a DataError: which one to score against is not guessed."""
+    folder = Path(path)
+    if not folder.is_dir() or not (folder / TREC_DL_REQUESTS).is_file():
+        return None
+    if (folder / "corpus.jsonl").exists() or (folder / "corpus.jsonl.gz").exists():
+        return None
+    qrels = sorted(p for p in folder.glob("qrels*") if p.is_file())
+    if len(qrels) > 1:
+        raise DataError(folder, None, f"one qrels file beside {TREC_DL_REQUESTS}, found "
+                                      f"{', '.join(p.name for p in qrels)}")
+    return folder / TREC_DL_REQUESTS, qrels[0] if qrels else None
 
 
 # ------------------------------------------------------------------------------------------------ corpora

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rl_rerank.data._io import first_char, iter_jsonl
-from rl_rerank.data.auto import iter_docs, read_qrels_auto, read_queries_auto
+from rl_rerank.data.auto import iter_docs, read_qrels_auto, read_queries_auto, trec_dl_folder
 from rl_rerank.data.types import Candidate, Qrels, Query, Request
 from rl_rerank.errors import ConfigError, DataError
 
@@ -184,23 +184,12 @@ def guess_kind(path: str | Path) -> str:
     return "trec"
 
 
-def trec_dl_folder(path: str | Path) -> tuple[Path, Path] | None:
-    """(request file, qrels) when `path` is a TREC-DL folder in the shared layout (bm25-top100.json + qrels.*)."""
-    folder = Path(path)
-    if not folder.is_dir() or (folder / "corpus.jsonl").exists():
-        return None
-    requests = folder / "bm25-top100.json"
-    qrels = sorted(folder.glob("qrels*.txt"))
-    if requests.is_file() and len(qrels) == 1:
-        return requests, qrels[0]
-    return None
-
-
 def load_pools(source: DataSource) -> Pools:
     """Read a DataSource into pools. Raises DataError on unreadable input, never returns half-read data."""
     dl = trec_dl_folder(source.path) if source.kind in ("auto", "requests") else None
     if dl is not None:  # a TREC-DL folder: its BM25 request file with texts, labels from its qrels
-        source = dataclasses.replace(source, path=str(dl[0]), qrels=source.qrels or str(dl[1]), kind="requests")
+        qrels = source.qrels or (str(dl[1]) if dl[1] else None)
+        source = dataclasses.replace(source, path=str(dl[0]), qrels=qrels, kind="requests")
     kind = guess_kind(source.path) if source.kind == "auto" else source.kind
     if kind == "beir":
         pools = _load_beir(source)

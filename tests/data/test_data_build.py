@@ -110,3 +110,17 @@ def test_corpus_format_and_fetch_for_both_corpora(tmp_path, scifact_dir):
         corpus_file(tmp_path)
     with pytest.raises(ValueError, match="unknown corpus format"):
         iter_docs(path, "trec")
+
+
+def test_trec_dl_folder_layout(tmp_path, dl20_dir, scifact_dir):
+    """The shared TREC-DL layout, recognised the same way by benchmarks and training sources."""
+    from rl_rerank.data.auto import trec_dl_folder
+
+    assert trec_dl_folder(dl20_dir) == (dl20_dir / "bm25-top100.json", dl20_dir / "qrels.dl20-passage.txt")
+    assert trec_dl_folder(scifact_dir) is None and trec_dl_folder(dl20_dir / "bm25-top100.json") is None
+    (tmp_path / "bm25-top100.json").write_text("[]")
+    assert trec_dl_folder(tmp_path) == (tmp_path / "bm25-top100.json", None)
+    (tmp_path / "qrels.a.txt").write_text("1 0 d 1\n")
+    (tmp_path / "qrels.b.txt").write_text("1 0 d 1\n")
+    with pytest.raises(DataError, match="one qrels file beside bm25-top100.json, found qrels.a.txt, qrels.b.txt"):
+        trec_dl_folder(tmp_path)
