@@ -92,7 +92,7 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def markdown_table(rows: Sequence[dict], measures: Sequence[str]) -> str:
+def results_table(rows: Sequence[dict], measures: Sequence[str]) -> str:
     """The results table: per set, first stage and reranked per measure, and the difference."""
     head = ["dataset", "queries"]
     for m in measures:
@@ -142,7 +142,7 @@ def write_report(out_dir: str | Path, rows: Sequence[dict], measures: Sequence[s
                        per_query_tsv(r["per_query"], measures, meta.get("labels")))
     title = f"{meta.get('model') or 'model'}" + (f" + {meta['adapter']}" if meta.get("adapter") else "") + \
         f" ({meta.get('paradigm')})"
-    md = f"# Evaluation: {title}\n\n" + markdown_table(table_rows, measures)
+    md = f"# Evaluation: {title}\n\n" + results_table(table_rows, measures)
     labels = meta.get("labels")
     tests = tests_table(table_rows, labels)
     if tests:

@@ -20,7 +20,7 @@ def test_a_cell_can_never_break_the_table():
 
 
 def test_eval_report_and_model_card_tables():
-    from rl_rerank.eval.report import markdown_table as results_table
+    from rl_rerank.eval.report import results_table
     from rl_rerank.models.export import _eval_table
 
     rows = [{"name": "scifact", "queries": 300, "first_stage": {"nDCG@10": 0.665}, "reranked": {"nDCG@10": 0.7}}]

@@ -69,7 +69,7 @@ def run(args) -> int:
     from rl_rerank.data import write_run
     from rl_rerank.eval.benchmarks import Sources, load_benchmark
     from rl_rerank.eval.metrics import evaluate, remove_excluded
-    from rl_rerank.eval.report import markdown_table, set_statistics, test_sentences, write_report
+    from rl_rerank.eval.report import results_table, set_statistics, test_sentences, write_report
     from rl_rerank.paths import shared_data_dir
     from rl_rerank.rerank.runner import rerank_requests
     from rl_rerank.commands._reranker import reranker_options
@@ -135,7 +135,7 @@ def run(args) -> int:
             "top_k": args.top_k, "settings": settings.as_dict() if settings else None,
             "compare": args.compare, "labels": {"compare": args.compare_name or Path(args.compare or "").name}}
     report = write_report(out, rows, args.measures, meta)
-    print(markdown_table(report["results"], args.measures), end="")
+    print(results_table(report["results"], args.measures), end="")
     for line in test_sentences(report["results"], args.measures[0], meta["labels"]):
         print(line)
     print(f"eval: wrote {out / 'report.json'}, report.md, report.png, per_query/ and runs/")
