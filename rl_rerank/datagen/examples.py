@@ -30,12 +30,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import ConfigError, DataError, UserError
 from rl_rerank.rewards.grades import grade_to_score
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
-from rl_rerank.datagen.sources import DataSource, Pools, QueryPool, iter_jsonl, load_pools
+from rl_rerank.datagen.sources import DataSource, Pools, QueryPool, load_pools
 
 log = logging.getLogger(__name__)
 
