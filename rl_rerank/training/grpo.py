@@ -20,7 +20,7 @@ from typing import Callable
 from rl_rerank.errors import ConfigError
 from rl_rerank.datagen.rows import prepare_rows
 from rl_rerank.training.policy import load_policy
-from rl_rerank.training.resume import resume_target
+from rl_rerank.training.resume import checkpoint_step, resume_target
 from rl_rerank.training.run_card import base_card, write_outputs
 from rl_rerank.training.trl_args import trl_kwargs
 from rl_rerank.training.config import GRPOStage
@@ -160,7 +160,7 @@ def run_grpo(cfg: GRPOStage, reward_funcs: dict[str, Callable] | None = None, ca
         skip_weight_sync(trainer)
     else:
         trainer = trainer_cls(**kwargs)
-    state_before = int(Path(resume).name.rsplit("-", 1)[1]) if resume else 0
+    state_before = checkpoint_step(resume) or 0
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
     out = Path(cfg.output_dir)
