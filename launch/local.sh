@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point that sets everything up, then runs:   bash launch/local.sh {demo|test|setup|cli} [args...]
 #   demo  -> rl-rerank demo [args]      (the main job: train + evaluate a reranker on the embedded model)
-#   test  -> pytest [args]              (the whole suite, slow tests included)
+#   test  -> ruff + mypy (quality gate), then pytest [args] (the whole suite, slow tests included)
 #   setup -> only create/refresh the virtualenv
 #   cli   -> rl-rerank [args]
 # The virtualenv (default .venv, override with RL_RERANK_VENV) is created or reused; it is reinstalled only
@@ -46,7 +46,12 @@ what=${1:-demo}
 shift || true
 case "$what" in
   demo) exec "$venv/bin/rl-rerank" demo "$@" ;;
-  test) exec "$venv/bin/python" -m pytest -q "$@" ;;
+  test)
+    # The quality gate first (config in pyproject.toml): lint and type errors fail in seconds, not after the suite.
+    echo "[test] ruff check . && mypy" >&2
+    "$venv/bin/ruff" check . || { echo "[test] FAILED: ruff (lint, import order) found the problems above" >&2; exit 1; }
+    "$venv/bin/mypy" || { echo "[test] FAILED: mypy found the type errors above" >&2; exit 1; }
+    exec "$venv/bin/python" -m pytest -q "$@" ;;
   cli) exec "$venv/bin/rl-rerank" "$@" ;;
   setup) echo "[setup] ready: $venv" ;;
   *) echo "usage: bash launch/local.sh {demo|test|setup|cli} [args...]" >&2; exit 2 ;;
