@@ -10,7 +10,6 @@ then prints one table with the vLLM / transformers ratio. Not a test: numbers de
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 

@@ -10,7 +10,7 @@ ir_measures' `R(rel=2)@100`). BRIGHT removes each query's excluded ids before sc
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping, overload
 
 import ir_measures
 
@@ -53,6 +53,16 @@ def check_measures(names: Iterable[str]) -> None:
         parse_measure(name)
 
 
+# per_query picks the return shape; the overloads let callers index the result without a cast.
+@overload
+def evaluate(run: Run, qrels: Qrels, measures: Iterable[str] = ..., per_query: Literal[False] = ...,
+             rel_threshold: int | None = ...) -> dict[str, float]: ...
+@overload
+def evaluate(run: Run, qrels: Qrels, measures: Iterable[str] = ..., *, per_query: Literal[True],
+             rel_threshold: int | None = ...) -> dict[str, dict[str, float]]: ...
+@overload
+def evaluate(run: Run, qrels: Qrels, measures: Iterable[str] = ..., per_query: bool = ...,
+             rel_threshold: int | None = ...) -> dict[str, float] | dict[str, dict[str, float]]: ...
 def evaluate(
     run: Run,
     qrels: Qrels,

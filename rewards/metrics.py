@@ -8,10 +8,14 @@ equality with ir_measures (nDCG@k, R@k, Compat) on random rankings.
 from __future__ import annotations
 
 import math
-from typing import Hashable, Mapping, Sequence
+from typing import Hashable, Mapping, Sequence, TypeVar
+
+# A document key: docids in evaluation, candidate positions (int) in rewards. A TypeVar, not Hashable, because
+# Mapping is invariant in its key type (a dict[int, int] is not a Mapping[Hashable, float]).
+Doc = TypeVar("Doc", bound=Hashable)
 
 
-def ndcg_at_k(ranking: Sequence[Hashable], qrels: Mapping[Hashable, float], k: int = 10) -> float:
+def ndcg_at_k(ranking: Sequence[Doc], qrels: Mapping[Doc, float], k: int = 10) -> float:
     """nDCG@k as trec_eval's ndcg_cut: linear gain (the grade), discount log2(rank + 1).
 
     The ideal ranking is built from all judged documents in `qrels`, retrieved or not; negative grades
@@ -29,7 +33,7 @@ def ndcg_at_k(ranking: Sequence[Hashable], qrels: Mapping[Hashable, float], k: i
     return dcg / ideal
 
 
-def recall_at_k(ranking: Sequence[Hashable], qrels: Mapping[Hashable, float], k: int = 10) -> float:
+def recall_at_k(ranking: Sequence[Doc], qrels: Mapping[Doc, float], k: int = 10) -> float:
     """Share of the relevant documents (grade >= 1, as ir_measures' R@k) found in the top k; 0.0 if none."""
     relevant = {d for d, g in qrels.items() if g >= 1}
     if not relevant:
@@ -61,8 +65,8 @@ def rbo(ranking: Sequence[Hashable], reference: Sequence[Hashable], p: float = 0
     return score / norm
 
 
-def compat(ranking: Sequence[Hashable], qrels: Mapping[Hashable, float], p: float = 0.9, normalize: bool = True,
-           scores: Mapping[Hashable, float] | None = None) -> float:
+def compat(ranking: Sequence[Doc], qrels: Mapping[Doc, float], p: float = 0.9, normalize: bool = True,
+           scores: Mapping[Doc, float] | None = None) -> float:
     """Compatibility (Clarke et al., 2021): RBO between the ranking and the ideal ranking of the relevant docs.
 
     The ideal lists the documents with grade > 0 by grade, ties ordered as in `ranking` (the best tie order

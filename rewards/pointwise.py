@@ -46,7 +46,8 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
     if not 0.0 < float(tie_weight) <= 1.0:
         raise ValueError(f"erank tie_weight must be in (0, 1], got {tie_weight}")
     if int(positive_label) < 1:
-        raise ValueError(f"erank positive_label must be >= 1 (grade of the least relevant positive), got {positive_label}")
+        raise ValueError(
+            f"erank positive_label must be >= 1 (grade of the least relevant positive), got {positive_label}")
     parser = Pointwise(reasoning=reasoning, max_score=max_score)
     lo = min(format_penalty, neg_above_penalty, 0.0)
     hi = max(pos_scale, neg_below_max, 0.0)
@@ -66,12 +67,11 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
             pools[str(qid)].append(i)
         rewards = [float(format_penalty)] * n
         for members in pools.values():
-            pooled = [i for i in members if scores[i] is not None]
-            values = sorted((scores[i] for i in pooled), reverse=True)
-            positives = [scores[i] for i in pooled if labels[i] >= positive_label]
+            pooled = {i: s for i in members if (s := scores[i]) is not None}  # parsed scores, in row order
+            values = sorted(pooled.values(), reverse=True)
+            positives = [s for i, s in pooled.items() if labels[i] >= positive_label]
             lowest_positive = min(positives) if positives else None
-            for i in pooled:
-                s = scores[i]
+            for i, s in pooled.items():
                 if labels[i] >= positive_label:
                     rank = 1 + sum(1 for v in values if v > s)
                     rewards[i] = pos_scale / rank
@@ -83,8 +83,8 @@ def make_erank(max_score: int = 10, reasoning: bool = True, pos_scale: float = 1
                     else:
                         rewards[i] = neg_above_penalty
                 else:
-                    ref = refs[i] if refs[i] is not None else ref_default
-                    ref = min(float(max_score), max(0.0, ref))
+                    given = refs[i]
+                    ref = min(float(max_score), max(0.0, given if given is not None else ref_default))
                     rewards[i] = neg_below_max * (1.0 - ((s - ref) / max_score) ** 2)
         return finite(rewards, lo, hi)
 

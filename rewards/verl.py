@@ -56,7 +56,7 @@ def score_parts(solution_str: str, extra_info: dict | None, ground_truth: Any = 
         if rewards is None:
             raise ValueError("rl_rerank.rewards.verl: the row has no extra_info.settings (rows come from "
                              "`rl-rerank export-rl-data --format verl`); otherwise pass reward_kwargs.rewards")
-        settings = {"rewards": {}, "reward_args": {}, "common": {}}
+        settings: dict = {"rewards": {}, "reward_args": {}, "common": {}}
     else:
         settings = _settings(info["settings"])
     names = _rewards_of(settings, rewards)

@@ -36,7 +36,8 @@ def run_in_subprocess(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         status, value = parent.recv()
     except EOFError:
         proc.join()
-        raise RuntimeError(f"{getattr(fn, '__name__', fn)} died in its child process (exit code {proc.exitcode})")
+        raise RuntimeError(
+            f"{getattr(fn, '__name__', fn)} died in its child process (exit code {proc.exitcode})") from None
     proc.join()
     if status == "error":
         raise value

@@ -24,7 +24,7 @@ def add_stage_arguments(parser, example: str) -> None:
 def run_stage(stage: str, args) -> int:
     """Validate the config (before any model loads), train, and end a multi-process run cleanly."""
     from rl_rerank.training.runtime import finish_distributed
-    from rl_rerank.training.config import load_config
+    from rl_rerank.training.config import SFTStage, load_config
 
     if args.dry_run:
         from rl_rerank.training.dryrun import dry_run
@@ -41,11 +41,14 @@ def run_stage(stage: str, args) -> int:
         cfg.resume = True
     if args.fresh:
         cfg.resume = False
-    if stage == "sft":
-        from rl_rerank.training.sft import run_sft as train
+    if isinstance(cfg, SFTStage):
+        from rl_rerank.training.sft import run_sft
+
+        out = run_sft(cfg)
     else:
-        from rl_rerank.training.grpo import run_grpo as train
-    out = train(cfg)
+        from rl_rerank.training.grpo import run_grpo
+
+        out = run_grpo(cfg)
     print(f"{args.command}: wrote {out}")
     finish_distributed()
     return 0

@@ -94,7 +94,8 @@ def run(args) -> int:
     settings = BuildSettings.from_dict(build)
     lab = LabelSettings(paradigm=args.paradigm, samples=args.samples, temperature=args.temperature,
                         max_new_tokens=args.max_new_tokens, threshold=args.threshold, batch_size=args.batch_size,
-                        seed=args.seed, accept_repaired=args.accept_repaired, model_name=args.model or "embedded:SmolLM2-135M-Instruct")
+                        seed=args.seed, accept_repaired=args.accept_repaired,
+                        model_name=args.model or "embedded:SmolLM2-135M-Instruct")
     # Everything that can fail on the data fails here, before the teacher is loaded.
     items, plan = plan_items(load_pools(source), settings)
     scores = teacher_labels_of(args.paradigm) == "scores"

@@ -14,7 +14,7 @@ import json.scanner
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sized, TypeVar
 
 from rl_rerank.errors import DataError, UserError, clip
 
@@ -97,10 +97,19 @@ def first_char(path: str | Path) -> str:
             raise DataError(path, 1, f"a readable UTF-8 text file ({exc})") from None
 
 
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # what JSON allows between values (json.decoder's private WHITESPACE)
+
+
+def _skip_whitespace(text: str, pos: int) -> int:
+    m = _WHITESPACE.match(text, pos)
+    return m.end() if m else pos
+
+
 class LineDict(dict):
     """A dict that remembers the line its JSON object started on (for error messages)."""
 
     __slots__ = ("line",)
+    line: int | None
 
 
 def load_json_with_lines(path: str | Path) -> Any:
@@ -120,7 +129,8 @@ def load_json_with_lines(path: str | Path) -> Any:
         return bisect.bisect_left(newlines, pos) + 1
 
     decoder = json.JSONDecoder()
-    plain_object = json.decoder.JSONObject
+    # The stdlib's pure-Python object parser, which typeshed leaves out (a private name of json.decoder).
+    plain_object = json.decoder.JSONObject  # type: ignore[attr-defined]
 
     def parse_object(s_and_end, *args, **kwargs):
         start = s_and_end[1] - 1  # position of "{"
@@ -132,12 +142,12 @@ def load_json_with_lines(path: str | Path) -> Any:
     decoder.parse_object = parse_object  # type: ignore[attr-defined]
     decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     try:
-        value, end = decoder.raw_decode(text, json.decoder.WHITESPACE.match(text, 0).end())
+        value, end = decoder.raw_decode(text, _skip_whitespace(text, 0))
     except json.JSONDecodeError as exc:
         raise DataError(path, exc.lineno, f"valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
         raise DataError(path, None, "JSON nested less deeply") from None
-    rest = json.decoder.WHITESPACE.match(text, end).end()
+    rest = _skip_whitespace(text, end)
     if rest != len(text):
         raise DataError(path, line_at(rest), "end of JSON document (extra data)")
     return value
@@ -147,7 +157,7 @@ def line_of(obj: Any) -> int | None:
     return getattr(obj, "line", None)
 
 
-def field(rec: dict, key: str, path: str | Path, line: int | None, kinds: tuple = (str,), what: str = "") -> Any:
+def field(rec: Mapping, key: str, path: str | Path, line: int | None, kinds: tuple = (str,), what: str = "") -> Any:
     """rec[key], checked to be one of `kinds`; DataError naming the field otherwise."""
     if key not in rec:
         raise DataError(path, line, f"field {key!r}{what} (missing)")
@@ -209,7 +219,10 @@ def finite_score(text: str, path: str | Path, line: int | None, where: str) -> f
     return number
 
 
-def nonempty(records: list | dict, path: str | Path, what: str) -> list | dict:
+_Records = TypeVar("_Records", bound=Sized)
+
+
+def nonempty(records: _Records, path: str | Path, what: str) -> _Records:
     """An empty or blank input file is an error, not an empty result that ends in an empty run and exit 0."""
     if not records:
         raise DataError(path, None, f"no {what}: the file is empty or blank")

@@ -60,8 +60,7 @@ def load_rows(
 
 
 def _rows(source: str | Path, config: str | None, split: str | None, streaming: bool) -> Iterator[tuple[int, dict]]:
-    for i, row in enumerate(load_rows(source, config, split, streaming), start=1):
-        yield i, row
+    yield from enumerate(load_rows(source, config, split, streaming), start=1)
 
 
 def bright_examples(source: str | Path = BRIGHT_HUB, task: str | None = None) -> list[bright.BrightExample]:

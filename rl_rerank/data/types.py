@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
 
 # qid -> docid -> graded relevance (TREC qrels; negative grades allowed, e.g. BEIR never uses them).
-Qrels = Dict[str, Dict[str, int]]
+Qrels = dict[str, dict[str, int]]
 # qid -> docid -> score (higher is better), the shape ir_measures and TREC run files use.
-Run = Dict[str, Dict[str, float]]
+Run = dict[str, dict[str, float]]
 
 
 @dataclass
@@ -51,6 +50,6 @@ def run_from_requests(requests: list[Request]) -> Run:
     return run
 
 
-def ranked_docids(scores: Dict[str, float]) -> list[str]:
+def ranked_docids(scores: dict[str, float]) -> list[str]:
     """Docids by descending score; ties broken by docid so runs are reproducible."""
     return [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]

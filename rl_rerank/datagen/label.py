@@ -190,7 +190,9 @@ def _decide(item: PlannedItem, texts: list[str], paradigm, settings: LabelSettin
         if idx is None:
             rec["reason"] = "no usable sample"
             return rec
-        teacher = TeacherScore(scores[idx], parsed[idx].reasoning, [s for s in scores if s is not None])
+        kept = scores[idx]
+        assert kept is not None  # consensus_score picks a usable sample
+        teacher = TeacherScore(kept, parsed[idx].reasoning, [s for s in scores if s is not None])
         rec["record"] = labelled_record_pointwise(item.query, item.docs[0], item.grades[0], teacher,
                                                   settings.model_name)
         rec["kept"] = True
@@ -202,12 +204,14 @@ def _decide(item: PlannedItem, texts: list[str], paradigm, settings: LabelSettin
     if idx is None:
         rec["reason"] = "no usable sample"
         return rec
-    if ndcgs[idx] < settings.threshold:
+    best, best_ndcg = orders[idx], ndcgs[idx]
+    assert best is not None and best_ndcg is not None  # best_permutation picks a usable sample
+    if best_ndcg < settings.threshold:
         rec["reason"] = "below threshold"
         return rec
-    teacher = TeacherList([d.docid for d in item.docs], [item.docs[i].docid for i in orders[idx]],
-                          parsed[idx].reasoning, ndcgs[idx])
-    rec["record"] = labelled_record_listwise(item.query, item.docs, item.grades, teacher, settings.model_name)
+    ranked = TeacherList([d.docid for d in item.docs], [item.docs[i].docid for i in best],
+                         parsed[idx].reasoning, best_ndcg)
+    rec["record"] = labelled_record_listwise(item.query, item.docs, item.grades, ranked, settings.model_name)
     rec["kept"] = True
     return rec
 

@@ -125,7 +125,8 @@ class Pools:
 # ----------------------------------------------------------------------------------------------- readers
 
 
-def _read_texts(corpus: str | Path, wanted: set[str], sample_size: int, seed: str) -> tuple[dict, dict]:
+def _read_texts(corpus: str | Path, wanted: set[str], sample_size: int,
+                seed: str) -> tuple[dict[str, Candidate], dict[str, Candidate]]:
     """One streaming pass over a corpus (BEIR or BRIGHT documents): the `wanted` documents, and a seeded
     reservoir sample of `sample_size` documents to draw random negatives from (so corpora of any size stay
     out of memory)."""
@@ -273,7 +274,8 @@ def _load_requests(source: DataSource) -> Pools:
     requests = [r for r in requests if r.query.qid in qrels and source.keeps(r.query.qid)]
     if source.max_queries is not None:
         requests = requests[: source.max_queries]
-    texts, sample = {}, {}
+    texts: dict[str, Candidate] = {}
+    sample: dict[str, Candidate] = {}
     if source.corpus:
         wanted = {d for r in requests for d in qrels[r.query.qid]}
         texts, sample = _read_texts(source.corpus, wanted, source.random_pool_size, f"{source.path}:reservoir")

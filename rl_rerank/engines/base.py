@@ -99,7 +99,7 @@ class Engine(ABC):
         n = len(points)
         return [dict(zip(points, dists[i * n:(i + 1) * n])) for i in range(len(prompts))]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: engines without resources to free keep this no-op
         """Free the model (vLLM holds memory until told)."""
 
 

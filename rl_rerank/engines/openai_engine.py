@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Any, Sequence
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages, merge_token_probs
 from rl_rerank.errors import UserError
@@ -55,7 +55,7 @@ class OpenAIEngine(Engine):
         settings = settings or GenerationSettings()
 
         def one(messages: Messages) -> Generation:
-            kwargs = dict(model=self.model, messages=list(messages), max_tokens=settings.max_new_tokens,
+            kwargs: dict[str, Any] = dict(model=self.model, messages=list(messages), max_tokens=settings.max_new_tokens,
                           temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
             if settings.stop:
                 kwargs["stop"] = list(settings.stop)

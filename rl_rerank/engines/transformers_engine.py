@@ -7,7 +7,7 @@ that prefix once and run only their suffixes against its KV cache, in batches so
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages
 from rl_rerank.engines.chat import render_ids
@@ -39,8 +39,8 @@ def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def plan_prefix_groups(rows: Sequence[Sequence[int]], keep: int, min_prefix: int) -> tuple[list[tuple[int, list[int]]],
-                                                                                             list[int]]:
+def plan_prefix_groups(rows: Sequence[list[int]], keep: int, min_prefix: int) -> tuple[list[tuple[int, list[int]]],
+                                                                                         list[int]]:
     """Split rows into groups that share a token prefix (computed once) and singles (computed in full).
 
     Rows are sorted so that shared prefixes are adjacent; a dynamic program over that order picks the
@@ -82,7 +82,9 @@ def plan_prefix_groups(rows: Sequence[Sequence[int]], keep: int, min_prefix: int
 def length_batches(items: list, lengths: list[int], max_rows: int, max_padding: float = 0.1) -> list[list]:
     """Consecutive batches of length-sorted items, closed at max_rows or before padding would exceed
     `max_padding` of the batch's tokens (a few more, smaller forwards beat computing pad tokens)."""
-    out, cur, total = [], [], 0
+    out: list[list] = []
+    cur: list = []
+    total = 0
     for item, n in zip(items, lengths):
         if cur and (len(cur) >= max_rows or n * (len(cur) + 1) - total - n > max_padding * n * (len(cur) + 1)):
             out.append(cur)
@@ -284,7 +286,7 @@ class TransformersEngine(Engine):
         ids = [render_ids(self.tokenizer, m) for m in prompts]
         out: list[Generation | None] = [None] * len(ids)
         sample = settings.temperature > 0
-        kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=sample,
+        kwargs: dict[str, Any] = dict(max_new_tokens=settings.max_new_tokens, do_sample=sample,
                       return_dict_in_generate=True, output_scores=settings.logprobs)
         if sample:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)

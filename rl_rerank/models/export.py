@@ -124,13 +124,13 @@ def model_card(base: str | None, adapter: Path, recipe: str | None, run_card: di
     parts = [
         "---", f"base_model: {base}", "library_name: " + ("transformers" if merged else "peft"),
         "tags: [reranking, rl_rerank, lora]", "---", "",
-        f"# Reranker exported by rl_rerank", "",
+        "# Reranker exported by rl_rerank", "",
         f"This folder holds {what} trained with rl_rerank for LLM reranking.", "",
         f"- Base model: `{base}`", f"- Source adapter: `{adapter}`", "",
         "## Use", "",
         "```bash",
-        (f"rl-rerank rerank --model THIS_FOLDER --input requests.jsonl --output run.trec --engine vllm" if merged else
-         f"rl-rerank rerank --model {base} --adapter THIS_FOLDER --input requests.jsonl --output run.trec --engine vllm"),
+        ("rl-rerank rerank --model THIS_FOLDER" if merged else f"rl-rerank rerank --model {base} --adapter THIS_FOLDER")
+        + " --input requests.jsonl --output run.trec --engine vllm",
         "```", "",
     ]
     if not merged:

@@ -93,7 +93,8 @@ class Paradigm(ABC):
     #: (a paradigm defined outside this package).
     default_template: ClassVar[str | None] = None
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+    def __init__(self, reasoning: bool = False, template: str | None = None,
+                 max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         self.reasoning = reasoning
         self.template_path = template  # None -> packaged default in paradigms/templates/

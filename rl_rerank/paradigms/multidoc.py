@@ -19,7 +19,8 @@ def doc_block(texts: Sequence[str]) -> str:
 class MultiDocParadigm(Paradigm):
     """Listwise, setwise and groupwise prompts: query plus labelled documents, fitted to the token budget."""
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+    def __init__(self, reasoning: bool = False, template: str | None = None,
+                 max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
         self.template = load_template(self.name, template, required=("query", "documents"),

@@ -33,7 +33,7 @@ def cut(request: Request, top_k: int | None) -> tuple[Request, list]:
     if any(c.rank is not None for c in cands):
         cands.sort(key=lambda c: c.rank if c.rank is not None else 1 << 30)
     elif all(c.score is not None for c in cands):
-        cands.sort(key=lambda c: -c.score)
+        cands.sort(key=lambda c: -(c.score or 0.0))  # every score is set (checked above)
     k = len(cands) if top_k is None else top_k
     return Request(request.query, cands[:k]), cands[k:]
 
@@ -89,7 +89,7 @@ def assemble(requests: Sequence[Request], results: dict[int, dict[str, float]], 
 
 
 def run_stats(requests: Sequence[Request], opts: RunOptions, computed: int, cached: int, docs_done: int,
-              tokens: tuple[int, int, int], wall: float, stats: StrategyStats) -> dict:
+              tokens: Sequence[int], wall: float, stats: StrategyStats) -> dict:
     return {
         "queries": len(requests), "queries_computed": computed, "queries_from_cache": cached,
         "documents": sum(min(len(r.candidates), opts.top_k or len(r.candidates)) for r in requests),

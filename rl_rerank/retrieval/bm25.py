@@ -88,17 +88,17 @@ class BM25Index:
         replaced by the next best, so each query still gets k results (BRIGHT's protocol). `n_threads=-1`:
         every core scores queries of a batch in parallel."""
         items = _query_items(queries)
-        exclude = {q: set(v) for q, v in (exclude or {}).items() if v}
+        dropped = {q: set(v) for q, v in (exclude or {}).items() if v}
         run: Run = {}
         bar = tqdm(total=len(items), desc="BM25 retrieve", unit="q", disable=not progress)
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
             ids = self.tokenizer.tokenize([t for _, t in batch], update_vocab=False, show_progress=False)
-            extra = max((len(exclude.get(q, ())) for q, _ in batch), default=0)
+            extra = max((len(dropped.get(q, ())) for q, _ in batch), default=0)
             depth = min(self.num_docs, k + extra)
             docs, scores = self.retriever.retrieve(ids, k=depth, show_progress=False, n_threads=n_threads)
             for (qid, _), row_docs, row_scores in zip(batch, docs, scores):
-                drop = exclude.get(qid, ())
+                drop = dropped.get(qid, ())
                 ranked: dict[str, float] = {}
                 for i, s in zip(row_docs.tolist(), row_scores.tolist()):
                     if s <= 0 or len(ranked) >= k:
@@ -137,8 +137,8 @@ def load_or_build_index(
         retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False)
         tokenizer = _tokenizer(params)
         tokenizer.load_vocab(str(folder))
-        docids = json.loads((folder / "docids.json").read_text(encoding="utf-8"))
-        return BM25Index(retriever, tokenizer, docids, folder, built=False, seconds=time.perf_counter() - t0)
+        saved = json.loads((folder / "docids.json").read_text(encoding="utf-8"))
+        return BM25Index(retriever, tokenizer, saved, folder, built=False, seconds=time.perf_counter() - t0)
 
     tokenizer = _tokenizer(params)
     docids: list[str] = []

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import yaml
 
@@ -381,8 +381,18 @@ def check_grpo_geometry_keys(cfg: GRPOStage, where: str) -> None:
                                   f"and optimizer_steps_per_generation for the process count")
 
 
+# The stage name picks the dataclass; the overloads give callers that name it the right one.
+@overload
+def load_config(stage: Literal["sft"], path: str | Path | None = ..., overrides: list[str] | dict | None = ...,
+                data: dict | None = ..., require_init: bool = ...) -> SFTStage: ...
+@overload
+def load_config(stage: Literal["grpo"], path: str | Path | None = ..., overrides: list[str] | dict | None = ...,
+                data: dict | None = ..., require_init: bool = ...) -> GRPOStage: ...
+@overload
+def load_config(stage: str, path: str | Path | None = ..., overrides: list[str] | dict | None = ...,
+                data: dict | None = ..., require_init: bool = ...) -> SFTStage | GRPOStage: ...
 def load_config(stage: str, path: str | Path | None = None, overrides: list[str] | dict | None = None,
-                data: dict | None = None, require_init: bool = True) -> StageBase:
+                data: dict | None = None, require_init: bool = True) -> SFTStage | GRPOStage:
     """Read a recipe YAML (or a dict), apply `--set` overrides, validate, and return the stage dataclass.
     `require_init=False` (dry runs) accepts an init_from that stage 1 has not written yet."""
     if stage not in STAGES:

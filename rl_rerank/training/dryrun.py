@@ -47,7 +47,7 @@ def dry_run(stage: str, config: str, overrides: list[str] | None, processes: lis
     where = str(config)
     name = "rl" if stage == "grpo" else stage
     report: dict = {"geometry": {}, "notes": []}
-    if getattr(cfg, "init_from", None):
+    if cfg.init_from:
         if not Path(cfg.init_from).is_dir():
             report["notes"].append(f"init_from {cfg.init_from} does not exist yet: run stage 1 first")
     emit(f"{name} --dry-run: {config} (no model loaded)")

@@ -79,8 +79,8 @@ class Geometry:
             if self.queries_per_generation is not None:
                 rows.append(("queries per generation batch", self.queries_per_generation))
             rows += [("prompts per generation batch", self.prompts_per_generation),
-                     ("completions per generation batch", f"{self.completions_per_generation} "
-                                                          f"({self.prompts_per_generation} x G={self.num_generations})"),
+                     ("completions per generation batch",
+                      f"{self.completions_per_generation} ({self.prompts_per_generation} x G={self.num_generations})"),
                      ("optimizer steps per generation batch", f"{self.optimizer_steps_per_generation} per pass x "
                       f"{self.num_iterations} pass(es) (num_iterations) = "
                       f"{self.optimizer_steps_per_generation * self.num_iterations}"),

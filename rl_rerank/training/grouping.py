@@ -21,7 +21,7 @@ QUERY_GROUP_REWARDS = {"erank"}
 
 def query_groups(qids: Sequence[str], docs_per_query: int) -> tuple[list[list[int]], dict[str, int]]:
     """Row indices grouped by qid (dataset order); queries with another row count are dropped and counted."""
-    by_q: "OrderedDict[str, list[int]]" = OrderedDict()
+    by_q: OrderedDict[str, list[int]] = OrderedDict()
     for i, q in enumerate(qids):
         by_q.setdefault(str(q), []).append(i)
     kept = [rows for rows in by_q.values() if len(rows) == docs_per_query]
@@ -98,6 +98,7 @@ def gather_query_groups(func: Callable, name: str, docs_per_query: int, num_gene
     With strict, an incomplete query group raises: a silently wrong ERank reward is worse than a crash.
     `wrapped.calls` records what each call saw (tests read it).
     """
+    calls: list[dict] = []
 
     from rl_rerank.compat.trl import split_reward_hooks
 
@@ -118,7 +119,7 @@ def gather_query_groups(func: Callable, name: str, docs_per_query: int, num_gene
         local = group_completeness(columns.get("qid", []), columns.get("docid"), docs_per_query, num_generations)
         seen.update(process=state.process_index, num_processes=state.num_processes, local=n_local,
                     local_queries=local["queries"], local_complete=not local["incomplete"])
-        wrapped.calls.append(seen)
+        calls.append(seen)
         if "log_metric" in hooks:
             hooks["log_metric"](f"{name}/complete_query_groups", float(not seen["incomplete"]))
         if strict and (seen["incomplete"] or "qid" not in all_columns):
@@ -130,7 +131,7 @@ def gather_query_groups(func: Callable, name: str, docs_per_query: int, num_gene
         start = state.process_index * n_local
         return list(rewards)[start:start + n_local]
 
-    wrapped.calls = []
+    wrapped.calls = calls  # type: ignore[attr-defined]  # a function attribute: grpo's run card and tests read it
     wrapped.__name__ = name
     wrapped.__qualname__ = name
     return wrapped

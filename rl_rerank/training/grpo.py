@@ -12,7 +12,6 @@ vLLM colocate/server rollouts, per-reward logging) is TRL's, set through the rec
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Callable

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from rl_rerank.training.config import StageBase
+from rl_rerank.training.config import GRPOStage, SFTStage
 from rl_rerank.training.runtime import has_gpu
 
 
@@ -18,10 +18,10 @@ def resolve_base_model(name: str | None) -> str:
 
 
 
-def policy_base(cfg: StageBase) -> tuple[str, str | None]:
+def policy_base(cfg: SFTStage | GRPOStage) -> tuple[str, str | None]:
     """(base model, stage-1 adapter or None) the stage starts from: init_from's adapter on its recorded base,
     init_from as a full model, or the recipe's model."""
-    init = Path(cfg.init_from) if getattr(cfg, "init_from", None) else None
+    init = Path(cfg.init_from) if cfg.init_from else None
     base = resolve_base_model(cfg.model)
     adapter = None
     if init is not None and (init / "adapter_config.json").is_file():
@@ -35,7 +35,7 @@ def policy_base(cfg: StageBase) -> tuple[str, str | None]:
     return base, adapter
 
 
-def load_policy(cfg: StageBase, want_peft_config: bool):
+def load_policy(cfg: SFTStage | GRPOStage, want_peft_config: bool):
     """(model, tokenizer, peft_config) for training.
 
     - init_from with an adapter: load the base and that adapter as trainable (GRPO then keeps a frozen copy

@@ -72,7 +72,7 @@ def listnet_targets(grades: Sequence[float]):
 
 def group_order(groups: Sequence[str], seed: int, shuffle: bool = True) -> list[int]:
     """Row indices with each group contiguous, groups in a seeded random order (rows of a group keep theirs)."""
-    by_group: "OrderedDict[str, list[int]]" = OrderedDict()
+    by_group: OrderedDict[str, list[int]] = OrderedDict()
     for i, g in enumerate(groups):
         by_group.setdefault(str(g), []).append(i)
     blocks = list(by_group.values())

@@ -61,7 +61,7 @@ def base_card(stage: str, cfg: StageBase, data_info: dict, trainer, started: flo
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     steps_run = max(state.global_step - state_before, 1)
     elapsed = time.time() - started
-    train_metrics = next((h for h in reversed(state.log_history) if "train_runtime" in h), {})
+    train_metrics: dict = next((h for h in reversed(state.log_history) if "train_runtime" in h), {})
     return {
         "stage": stage,
         "model": cfg.model,

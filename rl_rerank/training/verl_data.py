@@ -98,7 +98,8 @@ def build_records(cfg: GRPOStage, recipe: str, val_fraction: float = 0.1,
     seed = cfg.seed if seed is None else seed
     val_qids = split_queries([str(r.get("qid", i)) for i, r in enumerate(rows)], val_fraction, seed)
     settings_json = json.dumps(settings_of(cfg, recipe), sort_keys=True, ensure_ascii=False)
-    train, val = [], []
+    train: list[dict[str, Any]] = []
+    val: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         is_val = str(row.get("qid", i)) in val_qids
         target = val if is_val else train

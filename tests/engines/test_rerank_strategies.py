@@ -8,7 +8,7 @@ from rerank_fakes import tag_ids
 from rl_rerank.data.types import ranked_docids
 from rl_rerank.eval.metrics import evaluate
 from rl_rerank.paradigms import get_paradigm
-from rl_rerank.rerank import RunOptions, StrategySettings, StrategyStats, rerank_requests, windows
+from rl_rerank.rerank import RunOptions, StrategySettings, rerank_requests, windows
 from rl_rerank.rerank.fusion import fuse, normalize
 from rl_rerank.rerank.strategies import neutral_fill, shuffled_groups
 

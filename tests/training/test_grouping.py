@@ -75,7 +75,7 @@ def test_wrapper_single_process_passes_columns_and_checks_groups():
     def reward(completions, qid, docid, label, **kw):
         seen["n"] = len(completions)
         seen["kw"] = sorted(kw)
-        return [float(l) for l in label]
+        return [float(g) for g in label]
 
     metrics = {}
     wrapped = gather_query_groups(reward, "erank", docs_per_query=2, num_generations=2)
