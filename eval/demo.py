@@ -18,12 +18,15 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rl_rerank.data.atomic import write_json, write_text
 from rl_rerank.errors import UserError
 from rl_rerank.paths import recipes_dir, shared_data_dir
 from rl_rerank.tables import markdown_table
+
+if TYPE_CHECKING:
+    from rl_rerank.engines.base import Engine
 
 VARIANTS = ("base", "sft", "grpo")
 FUSION_WEIGHT = 0.5  # "+ BM25" systems: 0.5 z-score(reranker) + 0.5 z-score(BM25)
@@ -243,7 +246,7 @@ class _engines:
     def __init__(self, settings: DemoSettings, adapters_needed: list[str | None]):
         self.settings = settings
         self.adapters = adapters_needed
-        self.engine = None
+        self.engine: Engine | None = None
 
     def __enter__(self) -> Callable:
         return self.use
@@ -254,12 +257,13 @@ class _engines:
         s = self.settings
         name = engine_name(s)
         if name == "vllm":
-            from rl_rerank.engines.vllm_engine import on_cpu
+            from rl_rerank.engines.vllm_engine import VLLMEngine, on_cpu
 
             if not on_cpu():
                 if self.engine is None:
                     lora = next((a for a in self.adapters if a), None)
                     self.engine = make_engine("vllm", s.model, lora, max_model_len=2048)
+                assert isinstance(self.engine, VLLMEngine)  # the only engine this branch makes
                 self.engine.set_adapter(adapter)
                 return self.engine
         if self.engine is not None:

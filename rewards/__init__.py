@@ -119,7 +119,9 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
             weight = float(entry)
         except (TypeError, ValueError):
             raise ConfigError(f"reward {name!r}: weight must be a number, got {entry!r}") from None
-        params = inspect.signature(_factory(name)).parameters
+        factory = _factory(name)
+        assert factory is not None  # unknown names were refused above
+        params = inspect.signature(factory).parameters
         opts = {k: v for k, v in common.items() if k in params}
         opts.update(options.get(name, {}))
         opts.update(own)
@@ -128,5 +130,5 @@ def build_reward_funcs(spec: Mapping[str, Any] | Sequence[str], options: Mapping
     return funcs, weights
 
 
-__all__ = ["FACTORIES", "RANGES", "REWARDS", "build_reward_funcs", "get_reward", "reward_names", "make_erank", "make_format",
-           "make_grouprank", "make_pointwise_error", "make_rearank", "make_reasonrank", "make_setwise"]
+__all__ = ["FACTORIES", "RANGES", "REWARDS", "build_reward_funcs", "get_reward", "reward_names", "make_erank",
+           "make_format", "make_grouprank", "make_pointwise_error", "make_rearank", "make_reasonrank", "make_setwise"]

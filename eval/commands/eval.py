@@ -86,7 +86,8 @@ def run(args) -> int:
     inputs = [args.data_dir, args.first_stage, args.bright_docs] + ([] if opts is None else reranker_inputs(opts))
     check_outputs(folders=[out] + ([cache_root(opts)] if opts is not None and opts.use_cache else []), inputs=inputs)
     src = Sources(data_dir=Path(args.data_dir) if args.data_dir else shared_data_dir(),
-                  first_stage=Path(args.first_stage) if args.first_stage else None, k=max(args.first_stage_k, args.top_k or 0, 1),
+                  first_stage=Path(args.first_stage) if args.first_stage else None,
+                  k=max(args.first_stage_k, args.top_k or 0, 1),
                   bright_docs=Path(args.bright_docs) if args.bright_docs else None,
                   bright_retrieval_query=args.bright_retrieval_query, online=args.online,
                   max_queries=args.max_queries, progress=not args.no_progress)
@@ -107,6 +108,7 @@ def run(args) -> int:
             if engine is None:
                 reranked = s.first_stage
             else:
+                assert opts is not None and settings is not None and key is not None  # built with the engine
                 reranked, stats = rerank_requests(engine, paradigm, s.requests, settings, run_options(opts), key, cache)
             first = remove_excluded(s.first_stage, s.excluded)  # BRIGHT: excluded ids never count
             reranked = remove_excluded(reranked, s.excluded)

@@ -83,7 +83,7 @@ def _sharded(args, opts, requests, key, cache):
 
     opts = replace(opts, engine=engine_name(opts))  # resolved once: workers build what the cache key names
     shards = None if args.ray is not None and args.shards == 1 else args.shards  # Ray: one actor per GPU
-    devices = None if args.ray is not None else parse_devices(args.shard_devices, shards)
+    devices = None if args.ray is not None else parse_devices(args.shard_devices, args.shards)
     return rerank_sharded(opts, requests, run_options(opts), key, cache, shards=shards,
                           use_ray=args.ray is not None, ray_address=args.ray, devices=devices,
                           gpus_per_actor=args.ray_actor_gpus)

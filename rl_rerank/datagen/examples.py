@@ -50,7 +50,8 @@ class BuildSettings:
     paradigm: str = field(default="pointwise", metadata={"help": "a registered paradigm (rl_rerank.paradigms)"})
     mode: str = field(default="sft", metadata={"help": "sft (prompt + completion) or grpo (prompt + reward columns)"})
     reasoning: bool = field(default=False, metadata={"help": "ask for <think> reasoning in prompts and targets"})
-    max_doc_tokens: int = field(default=DEFAULT_MAX_DOC_TOKENS, metadata={"help": "documents truncated to this many tokens"})
+    max_doc_tokens: int = field(default=DEFAULT_MAX_DOC_TOKENS,
+                                metadata={"help": "documents truncated to this many tokens"})
     seed: int = field(default=0, metadata={"help": "seed for every random choice"})
     shuffle: bool = field(default=True, metadata={
         "help": "shuffle row order (pointwise GRPO: query order only) and document positions in sets/groups"})
@@ -105,7 +106,7 @@ class BuildSettings:
             self.grade_map = {int(k): int(v) for k, v in self.grade_map.items()}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "BuildSettings":
+    def from_dict(cls, values: dict) -> BuildSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -224,6 +225,8 @@ class QuerySampler:
         pool = self.random_pool()
         out: list[Candidate] = []
         if pool is None:
+            corpus = self.pools.corpus
+            assert corpus is not None  # random_pool() is None only when sampling from the corpus
             ids = self.pools.corpus_ids()
             tries = 0
             while len(out) < n and tries < 50 * n:
@@ -232,7 +235,7 @@ class QuerySampler:
                 if d in seen or d in self.judged_positive:
                     continue
                 seen.add(d)
-                out.append(self.pools.corpus[d])
+                out.append(corpus[d])
             return out
         pool = [c for c in pool if c.docid not in seen]
         out = self.rng.sample(pool, min(n, len(pool)))
@@ -337,6 +340,7 @@ def _pointwise_groups(sampler: QuerySampler, settings: BuildSettings) -> list[li
             if doc is not None:
                 judged.append(doc)
     unjudged = [c for c in pool.candidates[: settings.hard_depth] if c.docid not in pool.labels]
+    assert settings.group_size is not None  # only called with ranking groups on
     need = settings.group_size - 1
     if len(judged) + len(unjudged) < need:
         return None
@@ -355,9 +359,10 @@ def _listwise_windows(sampler: QuerySampler, settings: BuildSettings,
     """(docs in prompt order, teacher order or None, reasoning) per window."""
     pool = sampler.pool
     if pool.teacher_lists:
-        out = []
+        out: list[tuple[list[Candidate], list[int] | None, str | None]] = []
+        first = {c.docid: c for c in reversed(pool.candidates)}  # reading a teacher list adds its docs here
         for tl in pool.teacher_lists:
-            docs = [pool.doc(d) for d in tl.docids]
+            docs = [first[d] for d in tl.docids]
             pos = {d: i for i, d in enumerate(tl.docids)}
             out.append((docs, [pos[d] for d in tl.ranking], tl.reasoning))
         return out
@@ -474,9 +479,9 @@ def pointwise_rows(paradigm, job: QueryJob) -> list[dict] | None:
         groups = _pointwise_groups(sampler, s)
         if not groups:
             return None
-        for k, docs in enumerate(groups):
-            job.count([d.docid for d in docs])
-            for d in docs:
+        for k, group in enumerate(groups):
+            job.count([d.docid for d in group])
+            for d in group:
                 score, reasoning = job.target_score(d.docid)
                 rows.append({"prompt": paradigm.messages(q, [d], job.tokenizer), "qid": q.qid, "docid": d.docid,
                              "label": sampler.grade(d.docid), "group": f"{q.qid}#{k}", "target": score,

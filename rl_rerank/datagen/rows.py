@@ -12,7 +12,7 @@ from typing import Any
 
 from rl_rerank.data._io import iter_jsonl, load_json
 from rl_rerank.errors import ConfigError, DataError
-from rl_rerank.training.config import StageBase
+from rl_rerank.training.config import GRPOStage, StageBase
 
 
 def _read_rows(path: str):
@@ -61,7 +61,7 @@ def load_rows_once(stage: str, cfg: StageBase):
     build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}
     if "max_doc_tokens" in cfg.paradigm_args:
         build.setdefault("max_doc_tokens", cfg.paradigm_args["max_doc_tokens"])
-    if stage == "grpo" and getattr(cfg, "group_by_query", False) and paradigm.single_document:
+    if isinstance(cfg, GRPOStage) and cfg.group_by_query and paradigm.single_document:
         build.setdefault("docs_per_query", cfg.docs_per_query)
     build.setdefault("tokenizer", load_tokenizer(resolve_model(cfg.model)))
     fn = builders.build_sft_dataset if stage == "sft" else builders.build_grpo_dataset

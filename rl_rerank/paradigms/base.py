@@ -131,17 +131,17 @@ class Paradigm(ABC):
     # ------------------------------------------------------------------ the unit's data builder and strategy
 
     @abstractmethod
-    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+    def example_rows(self, job: QueryJob) -> list[dict] | None:
         """Training rows (SFT or GRPO, per job.settings.mode) for one query, or None when the query has too few
         candidates (counted by the caller). Builders live in rl_rerank.datagen.examples."""
 
     @abstractmethod
-    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
-               stats: "StrategyStats") -> list[dict[str, float]]:
+    def rerank(self, engine: Engine, requests: Sequence[Request], settings: StrategySettings,
+               stats: StrategyStats) -> list[dict[str, float]]:
         """The reranking strategy: per request, {docid: score} (higher is better). Strategies live in
         rl_rerank.rerank.strategies; a prompt whose output does not parse falls back and is counted."""
 
-    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+    def docs_per_prompt(self, settings: StrategySettings) -> int:
         """The most documents one prompt holds under these strategy settings (sizes the engine's context)."""
         return 1
 

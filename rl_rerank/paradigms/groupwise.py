@@ -18,7 +18,8 @@ import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed, register_paradigm
+from rl_rerank.paradigms.base import (DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed, ParseStatus,
+                                      register_paradigm)
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros, to_int
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
@@ -71,7 +72,8 @@ def _json_candidates(content: str) -> list[tuple[str, str]]:
 class Groupwise(MultiDocParadigm):
     name = "groupwise"
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+    def __init__(self, reasoning: bool = False, template: str | None = None,
+                 max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10):
         if not isinstance(max_score, int) or max_score < 1:
             raise ConfigError(f"groupwise max_score must be an integer >= 1, got {max_score!r}")
@@ -83,18 +85,18 @@ class Groupwise(MultiDocParadigm):
 
     # ------------------------------------------------------------------ builder and strategy
 
-    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+    def example_rows(self, job: QueryJob) -> list[dict] | None:
         from rl_rerank.datagen.examples import groupwise_rows
 
         return groupwise_rows(self, job)
 
-    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
-               stats: "StrategyStats") -> list[dict[str, float]]:
+    def rerank(self, engine: Engine, requests: Sequence[Request], settings: StrategySettings,
+               stats: StrategyStats) -> list[dict[str, float]]:
         from rl_rerank.rerank.strategies import groupwise
 
         return groupwise(engine, self, requests, settings, stats)
 
-    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+    def docs_per_prompt(self, settings: StrategySettings) -> int:
         return settings.group_size
 
     def answer_tokens(self, num_docs: int) -> int:
@@ -144,10 +146,10 @@ class Groupwise(MultiDocParadigm):
             notes.append(f"rounded/clipped {changed} value(s)")
         if missing:
             notes.append(f"scored {missing} missing id(s) 0")
-        value = [0 if s is None else s for s in scores]
+        filled = [0 if s is None else s for s in scores]
         clean = not notes
-        status = "ok" if split.tags_ok and clean else "repaired"
-        return Parsed(status, value, split.reasoning, split.tags_ok, join_notes(split.note, *notes),
+        status: ParseStatus = "ok" if split.tags_ok and clean else "repaired"
+        return Parsed(status, filled, split.reasoning, split.tags_ok, join_notes(split.note, *notes),
                       answer_clean=clean)
 
     def _read_pairs(self, content: str) -> tuple[list[tuple[int, Any]] | None, str]:
@@ -182,8 +184,7 @@ class Groupwise(MultiDocParadigm):
         if isinstance(raw, float):
             if math.isnan(raw):
                 return None, True
-            clipped = min(float(self.max_score), max(0.0, raw))
-            return int(math.floor(clipped + 0.5)), True
+            return int(math.floor(min(float(self.max_score), max(0.0, raw)) + 0.5)), True
         if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
             return to_int(raw.strip(), 0, self.max_score)[0], True
         return None, True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from rl_rerank.paradigms.base import Parsed, register_paradigm
+from rl_rerank.paradigms.base import Parsed, ParseStatus, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
@@ -64,18 +64,18 @@ class Listwise(MultiDocParadigm):
 
     # ------------------------------------------------------------------ builder and strategy
 
-    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+    def example_rows(self, job: QueryJob) -> list[dict] | None:
         from rl_rerank.datagen.examples import listwise_rows
 
         return listwise_rows(self, job)
 
-    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
-               stats: "StrategyStats") -> list[dict[str, float]]:
+    def rerank(self, engine: Engine, requests: Sequence[Request], settings: StrategySettings,
+               stats: StrategyStats) -> list[dict[str, float]]:
         from rl_rerank.rerank.strategies import listwise
 
         return listwise(engine, self, requests, settings, stats)
 
-    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+    def docs_per_prompt(self, settings: StrategySettings) -> int:
         return settings.window
 
     def answer_tokens(self, num_docs: int) -> int:
@@ -102,7 +102,7 @@ class Listwise(MultiDocParadigm):
         zeros = "labels with leading zeros" if any(leading_zeros(t) for t in tokens) else ""
         perm, repair = repair_permutation([label_number(t) - 1 for t in tokens], num_docs)
         clean = bool(_STRICT.fullmatch(content)) and not repair and not how and not zeros
-        status = "ok" if clean and split.tags_ok else "repaired"
+        status: ParseStatus = "ok" if clean and split.tags_ok else "repaired"
         if not clean and not repair and not how and not zeros:
             how = "text around the ranking"
         return Parsed(status, perm, split.reasoning, split.tags_ok, join_notes(split.note, how, zeros, repair),

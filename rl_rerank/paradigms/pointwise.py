@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import (DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed,
-                                      register_paradigm)
+                                      ParseStatus, register_paradigm)
 from rl_rerank.paradigms.answer_numbers import first_number, leading_zeros, to_int
 from rl_rerank.paradigms.budget import TokenCounter, fit_prompt
 from rl_rerank.paradigms.prompt_template import instruction_text, load_template
@@ -38,7 +38,8 @@ class Pointwise(Paradigm):
     single_document = True
     teacher_labels = "scores"
 
-    def __init__(self, reasoning: bool = False, template: str | None = None, max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
+    def __init__(self, reasoning: bool = False, template: str | None = None,
+                 max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
                  max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10, score_mode: str = "erank"):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
         if not isinstance(max_score, int) or max_score < 1:
@@ -86,7 +87,7 @@ class Pointwise(Paradigm):
             if leading_zeros(content):
                 notes.append("leading zeros")
             if not notes:
-                status = "ok" if split.tags_ok else "repaired"
+                status: ParseStatus = "ok" if split.tags_ok else "repaired"
                 return Parsed(status, value, split.reasoning, split.tags_ok, split.note, answer_clean=True)
             return Parsed("repaired", value, split.reasoning, split.tags_ok, join_notes(split.note, *notes))
         token = first_number(content if split.answer_tagged else content[:200])
@@ -106,13 +107,13 @@ class Pointwise(Paradigm):
 
     # ------------------------------------------------------------------ builder and strategy
 
-    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+    def example_rows(self, job: QueryJob) -> list[dict] | None:
         from rl_rerank.datagen.examples import pointwise_rows
 
         return pointwise_rows(self, job)
 
-    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
-               stats: "StrategyStats") -> list[dict[str, float]]:
+    def rerank(self, engine: Engine, requests: Sequence[Request], settings: StrategySettings,
+               stats: StrategyStats) -> list[dict[str, float]]:
         from rl_rerank.rerank.strategies import pointwise
 
         return pointwise(engine, self, requests, settings, stats)

@@ -59,7 +59,7 @@ def load_template(paradigm: str, path: str | Path | None, required: Sequence[str
         source, text = f"the {paradigm} paradigm's default template", default_text
     elif path is None:
         source = f"rl_rerank/paradigms/templates/{paradigm}.txt"
-        text = resources.files("rl_rerank.paradigms").joinpath("templates", f"{paradigm}.txt").read_text("utf-8")
+        text = resources.files("rl_rerank.paradigms").joinpath(f"templates/{paradigm}.txt").read_text("utf-8")
     else:
         source = str(path)
         try:

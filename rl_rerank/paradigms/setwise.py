@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from rl_rerank.paradigms.base import Parsed, register_paradigm
+from rl_rerank.paradigms.base import Parsed, ParseStatus, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
 from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
@@ -34,18 +34,18 @@ class Setwise(MultiDocParadigm):
 
     # ------------------------------------------------------------------ builder and strategy
 
-    def example_rows(self, job: "QueryJob") -> list[dict] | None:
+    def example_rows(self, job: QueryJob) -> list[dict] | None:
         from rl_rerank.datagen.examples import setwise_rows
 
         return setwise_rows(self, job)
 
-    def rerank(self, engine: "Engine", requests: Sequence["Request"], settings: "StrategySettings",
-               stats: "StrategyStats") -> list[dict[str, float]]:
+    def rerank(self, engine: Engine, requests: Sequence[Request], settings: StrategySettings,
+               stats: StrategyStats) -> list[dict[str, float]]:
         from rl_rerank.rerank.strategies import setwise
 
         return setwise(engine, self, requests, settings, stats)
 
-    def docs_per_prompt(self, settings: "StrategySettings") -> int:
+    def docs_per_prompt(self, settings: StrategySettings) -> int:
         return settings.set_size
 
     def target(self, labels: Sequence[int], reasoning: str | None = None) -> str:
@@ -60,7 +60,7 @@ class Setwise(MultiDocParadigm):
         content = split.answer
         strict = _STRICT.fullmatch(content)
         if strict and 1 <= int(strict.group(1)) <= num_docs:
-            status = "ok" if split.tags_ok else "repaired"
+            status: ParseStatus = "ok" if split.tags_ok else "repaired"
             return Parsed(status, int(strict.group(1)) - 1, split.reasoning, split.tags_ok, split.note,
                           answer_clean=True)
         found = _BRACKETED.findall(content) or _BARE.findall(content if split.answer_tagged else content[-200:])

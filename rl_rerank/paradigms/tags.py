@@ -55,7 +55,8 @@ def split_tags(text: str, reasoning_required: bool, reason_tag: str = "think") -
         begin = text.rfind("<answer>", 0, last_close)
         if begin != -1:  # the innermost block that ends at the last </answer>
             stop = text.find("</answer>", begin + len("<answer>"))
-            return TagSplit(False, reasoning, text[begin + len("<answer>"):stop], True, "text outside the expected tags")
+            inner = text[begin + len("<answer>"):stop]
+            return TagSplit(False, reasoning, inner, True, "text outside the expected tags")
     if "<answer>" in text:
         return TagSplit(False, reasoning, text.rsplit("<answer>", 1)[1], False, "unclosed <answer> tag")
     if close_r in text:

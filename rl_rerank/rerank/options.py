@@ -170,6 +170,7 @@ def build_paradigm(opts: RerankerOptions):
 
 def strategy_settings(opts: RerankerOptions) -> StrategySettings:
     opts = with_recipe_budgets(opts)
+    assert opts.reasoning_tokens is not None  # with_recipe_budgets fills it
     if opts.paradigm == "listwise" and opts.stride > opts.window:
         raise UserError(f"--stride {opts.stride} is larger than --window {opts.window}: the documents between "
                         f"two windows would never be compared")

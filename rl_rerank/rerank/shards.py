@@ -18,7 +18,7 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rl_rerank.data.types import Request, Run
 from rl_rerank.errors import UserError
@@ -26,6 +26,9 @@ from rl_rerank.rerank.cache import ResultCache
 from rl_rerank.rerank.options import RerankerOptions
 from rl_rerank.rerank.runner import Job, RunOptions, _progress, assemble, cache_repairs, plan, run_stats
 from rl_rerank.rerank.strategies import StrategyStats
+
+if TYPE_CHECKING:
+    from rl_rerank.engines.base import Engine
 
 #: Callback for tests and monitoring: (event, worker id, chunk index, backend); events "dispatch" and "result".
 Hook = Callable[[str, int, int, Any], None]
@@ -43,7 +46,7 @@ class ShardWorker:
 
     def __init__(self, options: RerankerOptions):
         self.options = options
-        self.engine = None
+        self.engine: Engine | None = None
 
     def rerank(self, heads: Sequence[Request]) -> ChunkResult:
         from rl_rerank.rerank.options import build_engine, build_paradigm, strategy_settings
@@ -164,7 +167,7 @@ class LocalBackend:
         os.kill(self.procs[wid].pid, signal.SIGKILL)
 
     def close(self) -> None:
-        for wid, conn in list(self.conns.items()):
+        for conn in list(self.conns.values()):
             try:
                 conn.send(None)
             except (BrokenPipeError, OSError):
@@ -355,7 +358,7 @@ def rerank_sharded(options: RerankerOptions, requests: Sequence[Request], opts: 
         if bar is not None:
             bar.update(len(chunk))
 
-    backend = None
+    backend: RayBackend | LocalBackend | None = None
     try:
         if chunks:
             if use_ray:

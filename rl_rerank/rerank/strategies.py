@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeGuard
 
 from rl_rerank.data.types import Candidate, Request
 from rl_rerank.engines.base import Engine, GenerationSettings
@@ -51,7 +51,7 @@ class StrategyStats:
     fallbacks: int = 0  # windows / groups / sets / documents that kept their input order
     prompts: int = 0
 
-    def merge(self, other: "StrategyStats") -> None:
+    def merge(self, other: StrategyStats) -> None:
         for name in ("ok", "repaired", "failed"):
             setattr(self.parse, name, getattr(self.parse, name) + getattr(other.parse, name))
         for note, n in other.parse.notes.items():
@@ -123,8 +123,8 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     raw: list[dict[str, float | None]] = [{} for _ in requests]
     if not paradigm.reasoning:
         probs = engine.label_probs(prompts, paradigm.answer_prefix(), labels)
-        for (ri, c), p in zip(pairs, probs):
-            read = stats.parse.add(paradigm.read_probs({int(k): v for k, v in p.items()}))
+        for (ri, c), dist in zip(pairs, probs):
+            read = stats.parse.add(paradigm.read_probs({int(k): v for k, v in dist.items()}))
             if not read.usable:  # no mass on any score label: neutral score, counted
                 stats.fallbacks += 1
                 raw[ri][c.docid] = None
@@ -194,7 +194,7 @@ def listwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], se
     return [rank_scores(o) for o in orders]
 
 
-def _is_permutation(perm: Any, n: int) -> bool:
+def _is_permutation(perm: Any, n: int) -> TypeGuard[Sequence[int]]:
     return isinstance(perm, (list, tuple)) and sorted(perm) == list(range(n))
 
 

@@ -7,7 +7,7 @@ import random
 
 import ir_measures
 import pytest
-from ir_measures import R, Compat, nDCG
+from ir_measures import Compat, R, nDCG
 
 from rl_rerank.rewards.metrics import compat, js_divergence, ndcg_at_k, rbo, recall_at_k, to_distribution
 
