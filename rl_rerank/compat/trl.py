@@ -74,6 +74,8 @@ class TrainSamplerHook:
     transformers.Trainer (SFT) and GRPOTrainer build the train DataLoader with `sampler_fn(dataset)` from the
     private `_get_train_sampler`; subclasses define the public `train_sampler(dataset)` instead."""
 
+    train_dataset: Any  # set by the Trainer this mixin precedes
+
     def train_sampler(self, dataset):  # pragma: no cover - subclasses define it
         raise NotImplementedError
 
@@ -149,7 +151,7 @@ def skip_weight_sync(trainer) -> None:
     trainer.vllm_generation.sync_weights = lambda: None
 
 
-def model_config(dtype: str, quantization: str | None, lora: Any | None) -> "trl.ModelConfig":
+def model_config(dtype: str, quantization: str | None, lora: Any | None) -> trl.ModelConfig:
     """TRL's ModelConfig from our recipe keys: `lora` (r, alpha, dropout, target_modules; None = no PEFT),
     `quantization` (None, "4bit" = NF4 with double quantization, "8bit"), `dtype` (4-bit compute dtype)."""
     config = trl.ModelConfig(

