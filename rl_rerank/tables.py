@@ -12,11 +12,11 @@ def _cell(value: object) -> str:
 
 def markdown_table(head: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
     """A GitHub-flavoured markdown table ending in a newline; every row must have one cell per column."""
-    head = [_cell(h) for h in head]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    names = [_cell(h) for h in head]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for i, row in enumerate(rows):
         cells = [_cell(c) for c in row]
-        if len(cells) != len(head):
-            raise ValueError(f"table row {i + 1} has {len(cells)} cells for {len(head)} columns")
+        if len(cells) != len(names):
+            raise ValueError(f"table row {i + 1} has {len(cells)} cells for {len(names)} columns")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """Pick the right reader from what a path looks like: the one place that guesses a file's format.
 
 Queries (BEIR folder or queries.jsonl, BRIGHT examples, topics TSV), qrels (TREC or BEIR TSV), corpora
-(BEIR corpus.jsonl or BRIGHT documents) and TREC-DL style folders are each told apart here and nowhere else, so `retrieve`, `rerank`,
-evaluation and training sources accept the same inputs by the same rules.
+(BEIR corpus.jsonl or BRIGHT documents) and TREC-DL style folders are each told apart here and nowhere else,
+so `retrieve`, `rerank`, evaluation and training sources accept the same inputs by the same rules.
 """
 
 from __future__ import annotations
