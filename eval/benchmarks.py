@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from rl_rerank.data.types import Qrels, Query, Request, Run, run_from_requests
 from rl_rerank.errors import UserError
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from rl_rerank.data.atomic import write_json, write_text
 from rl_rerank.errors import UserError
@@ -283,8 +284,8 @@ class _engines:
 
 def merged_model(model: str | None, adapter: str, root: Path) -> str:
     """Base + adapter folded into one safetensors model under root/<adapter name>, built once."""
-    from rl_rerank.models import ModelSpec, load_model
     from rl_rerank.data.atomic import publish_folder
+    from rl_rerank.models import ModelSpec, load_model
 
     out = root / Path(adapter).name
     weights = Path(adapter) / "adapter_model.safetensors"

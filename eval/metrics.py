@@ -10,7 +10,8 @@ ir_measures' `R(rel=2)@100`). BRIGHT removes each query's excluded ids before sc
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal, Mapping, overload
+from collections.abc import Iterable, Mapping
+from typing import Literal, overload
 
 import ir_measures
 

@@ -5,8 +5,8 @@ per set, over its queries)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rl_rerank import tables
 from rl_rerank.data.atomic import atomic_open, write_json, write_text

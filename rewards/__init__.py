@@ -11,7 +11,8 @@ instance of each (reasoning on, the papers' setting).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.rewards.format import make_format

@@ -7,7 +7,8 @@ registered paradigm works (rl_rerank.paradigms), `max_score` goes to those that 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms import PARADIGMS, get_paradigm, paradigm_options

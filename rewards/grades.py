@@ -9,7 +9,7 @@ g <= 0 -> 0 (or grade_map[0] when the map names it).
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from rl_rerank.errors import ConfigError
 

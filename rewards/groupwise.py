@@ -5,13 +5,14 @@ Rows carry `qid` and `labels` (graded relevance per document in prompt order).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rl_rerank.paradigms.groupwise import Groupwise
 from rl_rerank.rewards.bounds import finite
 from rl_rerank.rewards.inputs import as_labels, column, completion_text
-from rl_rerank.rewards.rankings import pessimistic_ranking, qrels_of
 from rl_rerank.rewards.metrics import js_divergence, ndcg_at_k, recall_at_k, to_distribution
+from rl_rerank.rewards.rankings import pessimistic_ranking, qrels_of
 
 RewardFn = Callable[..., list[float]]
 

@@ -6,13 +6,14 @@ first-stage order, so REARANK's initial ranking is the identity).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rl_rerank.paradigms.listwise import Listwise
 from rl_rerank.rewards.bounds import finite
 from rl_rerank.rewards.inputs import as_labels, column, completion_text
-from rl_rerank.rewards.rankings import qrels_of
 from rl_rerank.rewards.metrics import compat, ndcg_at_k, recall_at_k
+from rl_rerank.rewards.rankings import qrels_of
 
 RewardFn = Callable[..., list[float]]
 

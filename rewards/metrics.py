@@ -8,7 +8,8 @@ equality with ir_measures (nDCG@k, R@k, Compat) on random rankings.
 from __future__ import annotations
 
 import math
-from typing import Hashable, Mapping, Sequence, TypeVar
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 # A document key: docids in evaluation, candidate positions (int) in rewards. A TypeVar, not Hashable, because
 # Mapping is invariant in its key type (a dict[int, int] is not a Mapping[Hashable, float]).

@@ -7,13 +7,14 @@ targets) and `max_grade`.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.pointwise import Pointwise
 from rl_rerank.rewards.bounds import finite
-from rl_rerank.rewards.inputs import as_float, as_int, column, completion_text
 from rl_rerank.rewards.grades import grade_to_score
+from rl_rerank.rewards.inputs import as_float, as_int, column, completion_text
 
 RewardFn = Callable[..., list[float]]
 

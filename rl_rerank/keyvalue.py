@@ -4,7 +4,8 @@ reading of their values: one parser, so every option takes the same syntax and f
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rl_rerank.cli import main
-from rl_rerank.eval.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
 from rl_rerank.errors import UserError
+from rl_rerank.eval.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
 
 TINY_ARGS = ["--model", "tiny", "--eval-queries", "2", "--top-k", "5",
              "--benchmark", "beir/scifact", "--benchmark", "trec-dl-2020",

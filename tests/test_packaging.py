@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 MAPPED = {"rl_rerank": "rl_rerank", "rl_rerank.rewards": "rewards", "rl_rerank.eval": "eval",

@@ -66,18 +66,25 @@ def compare_runs(path: Path, sets) -> dict:
 
 
 def run(args) -> int:
+    from rl_rerank.commands._reranker import reranker_options
     from rl_rerank.data import write_run
+    from rl_rerank.data.outputs import check_outputs
     from rl_rerank.eval.benchmarks import Sources, load_benchmark
-    from rl_rerank.eval.metrics import evaluate, remove_excluded
+    from rl_rerank.eval.metrics import check_measures, evaluate, remove_excluded
     from rl_rerank.eval.report import results_table, set_statistics, test_sentences, write_report
     from rl_rerank.paths import shared_data_dir
+    from rl_rerank.rerank.options import (
+        build_engine,
+        build_paradigm,
+        cache_root,
+        engine_name,
+        open_cache,
+        reranker_inputs,
+        run_options,
+        strategy_settings,
+        with_recipe_budgets,
+    )
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.commands._reranker import reranker_options
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
-                                        reranker_inputs, run_options, strategy_settings, with_recipe_budgets)
-
-    from rl_rerank.data.outputs import check_outputs
-    from rl_rerank.eval.metrics import check_measures
 
     # bad engine options fail before the benchmarks load
     opts = None if args.no_rerank else with_recipe_budgets(reranker_options(args))

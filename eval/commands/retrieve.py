@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from rl_rerank.data.rank_llm import write_requests
     from rl_rerank.data.trec import write_run
     from rl_rerank.errors import UserError
-    from rl_rerank.retrieval.bm25 import BM25Params, load_or_build_index
     from rl_rerank.eval.metrics import evaluate
+    from rl_rerank.retrieval.bm25 import BM25Params, load_or_build_index
 
     check_outputs(files=[args.run_out, args.requests_out], inputs=[args.corpus, args.queries, args.qrels])
     if args.run_tag.split() != [args.run_tag]:

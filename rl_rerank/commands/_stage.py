@@ -23,8 +23,8 @@ def add_stage_arguments(parser, example: str) -> None:
 
 def run_stage(stage: str, args) -> int:
     """Validate the config (before any model loads), train, and end a multi-process run cleanly."""
-    from rl_rerank.training.runtime import finish_distributed
     from rl_rerank.training.config import SFTStage, load_config
+    from rl_rerank.training.runtime import finish_distributed
 
     if args.dry_run:
         from rl_rerank.training.dryrun import dry_run

@@ -21,10 +21,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from rl_rerank.data.outputs import check_outputs
     from rl_rerank.training.config import load_config
     from rl_rerank.training.verl_data import check_out_dir, check_rewards, export_verl, split_queries
-
-    from rl_rerank.data.outputs import check_outputs
 
     out = Path(args.out)
     check_outputs(folders=[out], inputs=[args.config])

@@ -75,13 +75,10 @@ def labelled_paradigms() -> list[str]:
 
 
 def run(args) -> int:
-    from rl_rerank.datagen.examples import (BuildSettings, build_from_source, plan_items, teacher_labels_of,
-                                            write_built)
-    from rl_rerank.datagen.label import LabelSettings, label_items
-    from rl_rerank.datagen.sources import DataSource, load_pools
-
     from rl_rerank.data.outputs import check_outputs
-    from rl_rerank.datagen.label import journal_path
+    from rl_rerank.datagen.examples import BuildSettings, build_from_source, plan_items, teacher_labels_of, write_built
+    from rl_rerank.datagen.label import LabelSettings, journal_path, label_items
+    from rl_rerank.datagen.sources import DataSource, load_pools
 
     check_outputs(files=[args.output, journal_path(args.output), args.output + ".stats.json", args.sft_output],
                   inputs=[args.source, args.qrels, args.run, args.corpus, args.topics, args.model, args.adapter])

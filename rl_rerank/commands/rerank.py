@@ -34,13 +34,22 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from rl_rerank.commands._reranker import reranker_options
     from rl_rerank.data import write_json, write_run
     from rl_rerank.data.outputs import check_outputs
     from rl_rerank.rerank.inputs import load_requests
+    from rl_rerank.rerank.options import (
+        build_engine,
+        build_paradigm,
+        cache_root,
+        engine_name,
+        open_cache,
+        reranker_inputs,
+        run_options,
+        strategy_settings,
+        with_recipe_budgets,
+    )
     from rl_rerank.rerank.runner import rerank_requests
-    from rl_rerank.commands._reranker import reranker_options
-    from rl_rerank.rerank.options import (build_engine, build_paradigm, cache_root, engine_name, open_cache,
-                                        reranker_inputs, run_options, strategy_settings, with_recipe_budgets)
 
     if args.shards < 1:
         raise UserError(f"--shards must be at least 1, got {args.shards}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import inspect
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rl_rerank.errors import UserError
 

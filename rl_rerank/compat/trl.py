@@ -8,7 +8,8 @@ they are reached only through TRL's SFTTrainer / GRPOTrainer, which import trans
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import transformers
 import trl

@@ -9,7 +9,7 @@ import importlib.util
 import runpy
 import sys
 import typing
-from typing import Iterator
+from collections.abc import Iterator
 
 import vllm
 import vllm.config.lora as lora_config

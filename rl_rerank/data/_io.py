@@ -13,8 +13,9 @@ import json.decoder
 import json.scanner
 import math
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sized, TypeVar
+from typing import Any, TypeVar
 
 from rl_rerank.errors import DataError, UserError, clip
 

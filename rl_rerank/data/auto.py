@@ -7,8 +7,9 @@ so `retrieve`, `rerank`, evaluation and training sources accept the same inputs 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from rl_rerank.data import beir, bright, trec
 from rl_rerank.data._io import first_char, iter_jsonl, iter_lines

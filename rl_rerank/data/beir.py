@@ -8,8 +8,9 @@ needs (from a BEIR corpus or BRIGHT documents alike).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import NamedTuple
 
 from rl_rerank.data._io import as_id, check_id, field, iter_jsonl, iter_lines, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open

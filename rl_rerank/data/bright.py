@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from rl_rerank.data._io import as_id, field, iter_jsonl, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from rl_rerank.data.types import Candidate, Query, Request, Run, ranked_docids
 from rl_rerank.errors import UserError, clip

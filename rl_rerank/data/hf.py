@@ -7,8 +7,9 @@ raises DataError naming the source and the 1-based row number.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rl_rerank.data import beir, bright, rank_llm
 from rl_rerank.data._io import check_id, nonempty, unique_requests

@@ -10,8 +10,9 @@ Two layouts exist in the wild and both map to list[Request]:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rl_rerank.data._io import (
     as_float,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from rl_rerank.data._io import check_id, finite_score, iter_lines, nonempty, writable_id
 from rl_rerank.data.atomic import atomic_open

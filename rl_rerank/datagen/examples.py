@@ -26,17 +26,18 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import atomic_open
 from rl_rerank.data.types import Candidate
-from rl_rerank.errors import ConfigError, DataError, UserError
-from rl_rerank.rewards.grades import grade_to_score
-from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
 from rl_rerank.datagen.sources import DataSource, Pools, QueryPool, load_pools
+from rl_rerank.errors import ConfigError, DataError, UserError
+from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
+from rl_rerank.rewards.grades import grade_to_score
 
 log = logging.getLogger(__name__)
 

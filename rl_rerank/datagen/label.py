@@ -17,16 +17,16 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import atomic_open, repair_torn_tail, write_json
-from rl_rerank.errors import ConfigError, UserError
 from rl_rerank.datagen.examples import PlannedItem, teacher_labels_of
-from rl_rerank.datagen.sources import (TeacherList, TeacherScore, labelled_record_listwise,
-                                        labelled_record_pointwise)
+from rl_rerank.datagen.sources import TeacherList, TeacherScore, labelled_record_listwise, labelled_record_pointwise
+from rl_rerank.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 

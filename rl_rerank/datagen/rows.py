@@ -44,7 +44,6 @@ def load_rows_once(stage: str, cfg: StageBase):
     """(rows, how): how is "file" (prebuilt rows), "built" (this process built them) or "cache" (another
     process or an earlier run built them: see datagen/cache.py)."""
     from rl_rerank.datagen import examples as builders
-
     from rl_rerank.models import load_tokenizer, resolve_model
 
     if cfg.data.path is not None:
@@ -54,8 +53,8 @@ def load_rows_once(stage: str, cfg: StageBase):
             rows = _read_rows(cfg.data.path)
         # rows built elsewhere: their text must not tokenize as special tokens either
         return builders.neutralize_rows(rows, load_tokenizer(resolve_model(cfg.model))), "file"
-    from rl_rerank.paradigms import get_paradigm
     from rl_rerank.datagen.cache import built_once, cache_key
+    from rl_rerank.paradigms import get_paradigm
 
     paradigm = get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)
     build = {"reasoning": cfg.reasoning, "seed": cfg.seed, **(cfg.data.build or {})}

@@ -5,7 +5,8 @@ Every local engine renders through here, so transformers and vLLM see the same t
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def render_text(tokenizer: Any, messages: Sequence[dict[str, str]], assistant_text: str = "") -> str:

@@ -8,8 +8,9 @@ extension that continues a partial assistant answer, and `top_logprobs` for the 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages, merge_token_probs
 from rl_rerank.errors import UserError

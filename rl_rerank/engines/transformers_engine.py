@@ -7,7 +7,8 @@ that prefix once and run only their suffixes against its KV cache, in batches so
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages
 from rl_rerank.engines.chat import render_ids

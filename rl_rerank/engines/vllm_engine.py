@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rl_rerank.engines.base import Engine, Generation, GenerationSettings, Messages, merge_token_probs
 from rl_rerank.engines.chat import render_ids

@@ -10,8 +10,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from rl_rerank.errors import UserError
 from rl_rerank.data.atomic import publish_folder
+from rl_rerank.errors import UserError
 from rl_rerank.paths import cache_dir
 
 EMBEDDED_NAME = "smollm2-135m"

@@ -15,11 +15,10 @@ import pkgutil
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import PARADIGMS, Paradigm, Parsed, ParseStats, register_paradigm
-
-from rl_rerank.paradigms.pointwise import Pointwise  # the papers' order first, for choices and messages
-from rl_rerank.paradigms.listwise import Listwise  # noqa: I001
-from rl_rerank.paradigms.setwise import Setwise
 from rl_rerank.paradigms.groupwise import Groupwise
+from rl_rerank.paradigms.listwise import Listwise  # noqa: I001
+from rl_rerank.paradigms.pointwise import Pointwise  # the papers' order first, for choices and messages
+from rl_rerank.paradigms.setwise import Setwise
 
 for _module in pkgutil.iter_modules(__path__):  # any other module of the package registers its paradigm
     importlib.import_module(f"{__name__}.{_module.name}")

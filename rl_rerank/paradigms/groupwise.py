@@ -15,14 +15,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import (DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Parsed, ParseStatus,
-                                      register_paradigm)
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros, to_int
-from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.base import (
+    DEFAULT_MAX_DOC_TOKENS,
+    DEFAULT_MAX_PROMPT_TOKENS,
+    Parsed,
+    ParseStatus,
+    register_paradigm,
+)
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 
 if TYPE_CHECKING:
     from rl_rerank.data.types import Request

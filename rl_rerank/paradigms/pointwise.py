@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rl_rerank.data.types import Candidate, Query
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms.base import (DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS, Paradigm, Parsed,
-                                      ParseStatus, register_paradigm)
 from rl_rerank.paradigms.answer_numbers import first_number, leading_zeros, to_int
+from rl_rerank.paradigms.base import (
+    DEFAULT_MAX_DOC_TOKENS,
+    DEFAULT_MAX_PROMPT_TOKENS,
+    Paradigm,
+    Parsed,
+    ParseStatus,
+    register_paradigm,
+)
 from rl_rerank.paradigms.budget import TokenCounter, fit_prompt
 from rl_rerank.paradigms.prompt_template import instruction_text, load_template
 from rl_rerank.paradigms.specials import special_strings

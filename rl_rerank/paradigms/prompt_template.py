@@ -4,10 +4,10 @@ rendered into chat messages with every value neutralised."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.specials import neutralize_specials

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rl_rerank.paradigms.base import Parsed, ParseStatus, register_paradigm
 from rl_rerank.paradigms.answer_numbers import label_number, leading_zeros
-from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
+from rl_rerank.paradigms.base import Parsed, ParseStatus, register_paradigm
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+from rl_rerank.paradigms.tags import join_notes, split_tags, wrap_target
 
 if TYPE_CHECKING:
     from rl_rerank.data.types import Request

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rl_rerank.data._io import iter_jsonl
 from rl_rerank.data.atomic import repair_torn_tail, write_json

@@ -12,8 +12,15 @@ RUN_SUFFIXES = (".trec", ".run", ".txt", ".tsv")
 
 def load_requests(input_path: str | Path, corpus: str | Path | None = None, queries: str | Path | None = None,
                   top_k: int | None = None) -> list[Request]:
-    from rl_rerank.data import (build_requests, docids_in_top_k, fetch_docs, ranked_docids, read_queries_auto,
-                                read_requests, read_run)
+    from rl_rerank.data import (
+        build_requests,
+        docids_in_top_k,
+        fetch_docs,
+        ranked_docids,
+        read_queries_auto,
+        read_requests,
+        read_run,
+    )
 
     path = Path(input_path)
     if not path.is_file():

@@ -7,9 +7,9 @@ engine and the paradigm.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from rl_rerank.data.types import Request, Run
 from rl_rerank.engines.base import Engine

@@ -17,8 +17,9 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rl_rerank.data.types import Request, Run
 from rl_rerank.errors import UserError
@@ -191,7 +192,7 @@ class RayBackend:
         self.ray = ray
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
-            kwargs = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
+            kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
             kwargs.update(ray_init or {})
             if address and address != "local":
                 kwargs["address"] = address

@@ -13,13 +13,13 @@ A paradigm names its strategy in its `rerank` method; a paradigm defined elsewhe
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence, TypeGuard
+from typing import Any, TypeGuard
 
 from rl_rerank.data.types import Candidate, Request
 from rl_rerank.engines.base import Engine, GenerationSettings
 from rl_rerank.paradigms.base import Paradigm, Parsed, ParseStats
-
 
 # Default reasoning budget at inference: at least the smallest GRPO training budget of the shipped recipes
 # (max_completion_length 1024); `rerank --adapter` raises it to the budget the adapter was trained with.

@@ -13,9 +13,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from tqdm.auto import tqdm
 

@@ -25,7 +25,6 @@ from rl_rerank.keyvalue import read_yaml, split_pair, yaml_value
 from rl_rerank.models.load import QUANTIZATIONS, LoraSettings
 from rl_rerank.training.rank_sft import RankingSection
 
-
 # Keys of the trl section that we own at the top level (one place to set them).
 _OURS_NOT_TRL = {"output_dir": "output_dir", "seed": "seed"}
 

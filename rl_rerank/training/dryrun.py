@@ -8,8 +8,8 @@ rows, prompt lengths against the token budgets, and, when the sample is the whol
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rl_rerank.errors import UserError
 from rl_rerank.training.config import GRPOStage, StageBase, load_config
@@ -57,8 +57,8 @@ def dry_run(stage: str, config: str, overrides: list[str] | None, processes: lis
         emit(f"geometry for {n} process(es):")
         emit(geo.table())
 
-    from rl_rerank.models import load_tokenizer
     from rl_rerank.datagen.rows import prepare_rows
+    from rl_rerank.models import load_tokenizer
     from rl_rerank.training.policy import resolve_base_model
 
     sample_cfg, partial = _sample_config(cfg, sample_queries)

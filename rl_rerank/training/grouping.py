@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter, OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # Rewards that need all rollouts of all documents of a query at once.
 QUERY_GROUP_REWARDS = {"erank"}

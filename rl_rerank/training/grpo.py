@@ -13,17 +13,17 @@ vLLM colocate/server rollouts, per-reward logging) is TRL's, set through the rec
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from rl_rerank.errors import ConfigError
 from rl_rerank.datagen.rows import prepare_rows
+from rl_rerank.errors import ConfigError
+from rl_rerank.training.config import GRPOStage
+from rl_rerank.training.grouping import QUERY_GROUP_REWARDS, gather_query_groups, grouped_trainer_class, query_groups
 from rl_rerank.training.policy import load_policy
 from rl_rerank.training.resume import checkpoint_step, resume_target
 from rl_rerank.training.run_card import base_card, write_outputs
 from rl_rerank.training.trl_args import trl_kwargs
-from rl_rerank.training.config import GRPOStage
-from rl_rerank.training.grouping import QUERY_GROUP_REWARDS, gather_query_groups, grouped_trainer_class, query_groups
 
 GRPO_DEFAULTS = {"num_generations": 8, "max_completion_length": 256, "beta": 0.001, "loss_type": "dapo",
                  "log_completions": False}

@@ -38,9 +38,8 @@ def versions() -> dict:
 
 def write_outputs(trainer, cfg: StageBase, stage: str, out: Path, card: dict) -> None:
     """Final adapter/model + tokenizer (all ranks take part: ZeRO-3 gathers), then config and card (rank 0)."""
-    from rl_rerank.data.atomic import write_json, write_text
-
     from rl_rerank.compat.trl import REF_ADAPTER
+    from rl_rerank.data.atomic import write_json, write_text
 
     trainer.save_model(str(out))
     if not trainer.is_world_process_zero():

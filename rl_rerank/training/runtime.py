@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def has_gpu() -> bool:
     import torch
 

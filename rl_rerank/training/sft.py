@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from rl_rerank.datagen.rows import prepare_rows
+from rl_rerank.training.config import SFTStage
 from rl_rerank.training.policy import load_policy
 from rl_rerank.training.resume import checkpoint_step, resume_target
 from rl_rerank.training.run_card import base_card, write_outputs
 from rl_rerank.training.trl_args import trl_kwargs
-from rl_rerank.training.config import SFTStage
 
 SFT_DEFAULTS = {"packing": False, "completion_only_loss": True, "max_length": 2048, "num_train_epochs": 1}
 

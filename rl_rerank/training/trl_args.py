@@ -8,7 +8,6 @@ from typing import Any
 from rl_rerank.training.config import StageBase
 from rl_rerank.training.runtime import has_gpu
 
-
 CPU_DEFAULTS = {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
 COMMON_DEFAULTS = {"report_to": "none", "logging_steps": 1, "save_strategy": "steps", "save_steps": 50,
                    "save_total_limit": 2}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from lora_helpers import make_training_folder
+
 from rl_rerank.cli import main
 from rl_rerank.data import Request
 from rl_rerank.paradigms import get_paradigm

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rl_rerank.compat import CompatError, Checker, has_params, installed_version, mentions, pinned
+from rl_rerank.compat import Checker, CompatError, has_params, installed_version, mentions, pinned
 
 
 def one_line(exc: pytest.ExceptionInfo, package: str, dist: str, missing: str) -> str:

@@ -51,8 +51,8 @@ def test_two_processes_build_once_and_get_identical_rows(tiny_model, scifact_dir
 
 
 def test_cache_key_follows_sources_settings_and_tokenizer(tiny_model, tmp_path):
-    from rl_rerank.models import load_tokenizer
     from rl_rerank.datagen.cache import cache_key
+    from rl_rerank.models import load_tokenizer
 
     src = tmp_path / "src"
     src.mkdir()
@@ -70,10 +70,9 @@ def test_cache_key_follows_sources_settings_and_tokenizer(tiny_model, tmp_path):
 
 
 def test_one_process_reuses_its_build(tiny_model, scifact_dir, tmp_path, monkeypatch):
+    import rl_rerank.datagen.cache as datacache
     from rl_rerank.datagen.rows import data_hash, load_rows_once
     from rl_rerank.training.config import load_config
-
-    import rl_rerank.datagen.cache as datacache
 
     monkeypatch.setattr(datacache, "cache_dir", lambda *parts: tmp_path.joinpath("cache", *parts))
     cfg = load_config("grpo", REPO / "configs/rank-r1-setwise/grpo-cpu.yaml",

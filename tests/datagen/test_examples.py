@@ -7,16 +7,34 @@ import random
 
 import pytest
 
-from rl_rerank.data.beir import iter_corpus, read_qrels as read_beir_qrels
-from rl_rerank.data.trec import read_qrels as read_trec_qrels, write_run
+from rl_rerank.data.beir import iter_corpus
+from rl_rerank.data.beir import read_qrels as read_beir_qrels
+from rl_rerank.data.trec import read_qrels as read_trec_qrels
+from rl_rerank.data.trec import write_run
+from rl_rerank.data.types import Candidate, Query
+from rl_rerank.datagen.examples import (
+    BuildSettings,
+    build_examples,
+    build_from_source,
+    build_grpo_dataset,
+    build_sft_dataset,
+    grade_to_score,
+    is_built_jsonl,
+    listwise_order,
+    plan_items,
+    read_built,
+    write_built,
+)
+from rl_rerank.datagen.sources import (
+    DataSource,
+    TeacherList,
+    TeacherScore,
+    labelled_record_listwise,
+    labelled_record_pointwise,
+    load_pools,
+)
 from rl_rerank.errors import ConfigError, DataError, UserError
 from rl_rerank.paradigms import get_paradigm
-from rl_rerank.datagen.examples import (BuildSettings, build_examples, build_from_source, build_grpo_dataset,
-                                     build_sft_dataset, grade_to_score, is_built_jsonl, listwise_order, plan_items,
-                                     read_built, write_built)
-from rl_rerank.data.types import Candidate, Query
-from rl_rerank.datagen.sources import (DataSource, TeacherList, TeacherScore, labelled_record_listwise,
-                                        labelled_record_pointwise, load_pools)
 
 N_SCIFACT = 60  # training queries used from SciFact train (keeps every build well under a second)
 

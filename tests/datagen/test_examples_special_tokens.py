@@ -50,8 +50,8 @@ def test_prebuilt_rows_are_neutralised(tiny_model, tmp_path):
     """A built JSONL written elsewhere (or by hand) goes through the same neutralisation before TRL."""
     import json
 
-    from rl_rerank.models import load_tokenizer
     from rl_rerank.datagen.examples import neutralize_rows, read_built
+    from rl_rerank.models import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model))
     path = tmp_path / "rows.jsonl"

@@ -8,13 +8,12 @@ import math
 import pytest
 
 from rl_rerank.data.types import Candidate, Query
+from rl_rerank.datagen.examples import BuildSettings, PlannedItem, build_from_source, plan_items
+from rl_rerank.datagen.label import LabelSettings, best_permutation, consensus_score, journal_path, label_items, ndcg_at
+from rl_rerank.datagen.sources import DataSource, load_pools, read_labelled
 from rl_rerank.engines import Generation
 from rl_rerank.errors import UserError
 from rl_rerank.paradigms import get_paradigm
-from rl_rerank.datagen.examples import BuildSettings, PlannedItem, build_from_source, plan_items
-from rl_rerank.datagen.label import (LabelSettings, best_permutation, consensus_score, journal_path, label_items,
-                                      ndcg_at)
-from rl_rerank.datagen.sources import DataSource, load_pools, read_labelled
 
 
 class Interrupted(Exception):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from rerank_fakes import GarbageEngine, OracleEngine
+
 from rl_rerank.data import read_qrels, read_requests
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from rerank_fakes import tag_ids
+
 from rl_rerank.data.types import ranked_docids
 from rl_rerank.eval.metrics import evaluate
 from rl_rerank.paradigms import get_paradigm

@@ -10,11 +10,16 @@ import json
 import pytest
 import yaml
 
+from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
 from rl_rerank.engines.vllm_engine import LORA_RANKS, accepted_lora_ranks, llm_kwargs_for, vllm_lora_rank
 from rl_rerank.errors import UserError
-from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
-from rl_rerank.rerank.options import (RerankerOptions, context_length, strategy_settings, vllm_kwargs,
-                                      with_recipe_budgets)
+from rl_rerank.rerank.options import (
+    RerankerOptions,
+    context_length,
+    strategy_settings,
+    vllm_kwargs,
+    with_recipe_budgets,
+)
 
 
 def parse(*argv: str) -> RerankerOptions:

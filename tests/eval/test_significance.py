@@ -9,8 +9,7 @@ import pytest
 
 from rl_rerank.data import read_qrels, read_requests, run_from_requests
 from rl_rerank.eval.metrics import evaluate
-from rl_rerank.eval.significance import (compare, compare_values, paired_t, randomization_p,
-                                         sentence)
+from rl_rerank.eval.significance import compare, compare_values, paired_t, randomization_p, sentence
 
 
 @pytest.fixture(scope="module")

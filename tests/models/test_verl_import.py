@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-
 from rl_rerank.cli import main
 
 

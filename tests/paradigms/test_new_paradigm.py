@@ -9,8 +9,8 @@ import json
 import re
 
 import pytest
-
 from rerank_fakes import GarbageEngine, OracleEngine, tag_ids
+
 from rl_rerank.cli import main
 from rl_rerank.data import read_qrels, read_requests, read_run
 from rl_rerank.datagen.examples import BuildSettings, build_examples, build_sft_dataset
@@ -19,8 +19,8 @@ from rl_rerank.errors import ConfigError
 from rl_rerank.eval.metrics import evaluate
 from rl_rerank.paradigms import PARADIGMS, get_paradigm, paradigm_names, register_paradigm
 from rl_rerank.paradigms.base import Parsed
-from rl_rerank.paradigms.tags import split_tags, wrap_target
 from rl_rerank.paradigms.multidoc import MultiDocParadigm
+from rl_rerank.paradigms.tags import split_tags, wrap_target
 from rl_rerank.rerank import RunOptions, StrategySettings, rerank_requests
 from rl_rerank.rerank.strategies import engine_tokenizer, generate
 from rl_rerank.rewards import get_reward

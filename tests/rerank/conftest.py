@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rl_rerank.cli import build_parser, main
-from rl_rerank.rerank.inputs import load_requests
 from rl_rerank.commands._reranker import reranker_options
+from rl_rerank.rerank.inputs import load_requests
 from rl_rerank.rerank.options import build_paradigm, open_cache, run_options, strategy_settings
 from rl_rerank.rerank.shards import rerank_sharded
 

@@ -13,6 +13,7 @@ from rl_rerank.rerank.shards import parse_devices
 
 from .conftest import argv, sharded_api
 
+
 @pytest.mark.slow
 def test_two_local_shards_equal_one_process(tiny_model, dl20_four, reference, tmp_path):
     for paradigm in ("pointwise", "listwise"):

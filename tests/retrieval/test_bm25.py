@@ -11,9 +11,9 @@ from rl_rerank.data.beir import load_beir, write_corpus
 from rl_rerank.data.bright import read_examples, write_documents
 from rl_rerank.data.types import Candidate
 from rl_rerank.errors import DataError
+from rl_rerank.eval.metrics import evaluate
 from rl_rerank.retrieval import bm25
 from rl_rerank.retrieval.bm25 import BM25Params, bm25_run, load_or_build_index
-from rl_rerank.eval.metrics import evaluate
 
 
 def test_scifact_test_reaches_published_bm25(scifact_dir):

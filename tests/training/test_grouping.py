@@ -10,8 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rl_rerank.training.grouping import (QueryGroupSampler, gather_query_groups, group_completeness, grouped_order,
-                                         query_groups)
+from rl_rerank.training.grouping import (
+    QueryGroupSampler,
+    gather_query_groups,
+    group_completeness,
+    grouped_order,
+    query_groups,
+)
 
 
 def test_query_groups_drop_and_count_other_sizes():

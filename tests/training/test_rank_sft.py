@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.training.rank_sft import (LeftPadCollator, RankingSection, check_groups, digit_values, group_order,
-                                         listnet_targets, shared_prefix_forward, shared_prefix_length)
+from rl_rerank.training.rank_sft import (
+    LeftPadCollator,
+    RankingSection,
+    check_groups,
+    digit_values,
+    group_order,
+    listnet_targets,
+    shared_prefix_forward,
+    shared_prefix_length,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

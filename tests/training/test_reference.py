@@ -38,6 +38,7 @@ def test_reference_scores_reach_the_reward_in_a_real_grpo_run(tiny_model, tmp_pa
     assert card["data"]["reference"]["mode"] == "stage1" and card["data"]["reference"]["rows"] == 8
     # an independent scoring of the first row gives the same number
     from datasets import load_from_disk  # noqa: F401  (datasets is what the trainer used)
+
     from rl_rerank.datagen.rows import prepare_rows
 
     ds, _ = prepare_rows("grpo", cfg, "test")

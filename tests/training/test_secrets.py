@@ -57,6 +57,7 @@ def test_export_recipe_and_card_redact_a_recipe_written_before_the_fix():
 
 def test_export_writes_no_secret(tiny_model, tmp_path):
     from lora_helpers import make_training_folder
+
     from rl_rerank.models.export import export
 
     train = make_training_folder(tiny_model, tmp_path / "train")
