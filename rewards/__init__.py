@@ -69,9 +69,9 @@ def _factory(name: str) -> Callable[..., RewardFn] | None:
 
 def reward_names() -> list[str]:
     """Every reward name: the registered ones and format_<paradigm> for each registered paradigm."""
-    from rl_rerank.paradigms import PARADIGMS
+    from rl_rerank.paradigms import paradigm_names
 
-    return list(FACTORIES) + [f"format_{p}" for p in PARADIGMS if f"format_{p}" not in FACTORIES]
+    return list(FACTORIES) + [f"format_{p}" for p in paradigm_names() if f"format_{p}" not in FACTORIES]
 
 
 def get_reward(name: str, **options: Any) -> RewardFn:

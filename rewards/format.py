@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rl_rerank.errors import ConfigError
-from rl_rerank.paradigms import PARADIGMS, get_paradigm, paradigm_options
+from rl_rerank.paradigms import PARADIGMS, get_paradigm, paradigm_names, paradigm_options
 from rl_rerank.rewards.bounds import finite
 from rl_rerank.rewards.inputs import as_int, as_labels, column, completion_text
 
@@ -21,7 +21,7 @@ RewardFn = Callable[..., list[float]]
 def make_format(paradigm: str | None = None, reasoning: bool = True, max_score: int = 10) -> RewardFn:
     """Format reward for one paradigm, or (paradigm=None) for the one named per row in a `paradigm` column."""
     if paradigm is not None and paradigm not in PARADIGMS:
-        raise ConfigError(f"format reward: unknown paradigm {paradigm!r}; choose one of: {', '.join(PARADIGMS)}")
+        raise ConfigError(f"format reward: unknown paradigm {paradigm!r}; choose one of: {', '.join(paradigm_names())}")
     parsers: dict[str, Any] = {}
 
     def parser_for(name: str):

@@ -69,9 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def labelled_paradigms() -> list[str]:
     """Registered paradigms whose teacher output becomes labels (read when the parser is built)."""
-    from rl_rerank.paradigms import PARADIGMS
+    from rl_rerank.paradigms import PARADIGMS, paradigm_names
 
-    return [name for name, cls in PARADIGMS.items() if cls.teacher_labels is not None]
+    return [name for name in paradigm_names() if PARADIGMS[name].teacher_labels is not None]
 
 
 def run(args) -> int:

@@ -606,11 +606,11 @@ def plan_items(pools: Pools, settings: BuildSettings) -> tuple[list[PlannedItem]
 
 def teacher_labels_of(paradigm: str) -> str:
     """What a teacher labels for this paradigm ("scores" or "lists"); ConfigError when it cannot be labelled."""
-    from rl_rerank.paradigms import PARADIGMS, paradigm_class
+    from rl_rerank.paradigms import PARADIGMS, paradigm_class, paradigm_names
 
     kind = paradigm_class(paradigm).teacher_labels
     if kind is None:
-        able = [n for n, c in PARADIGMS.items() if c.teacher_labels is not None]
+        able = [n for n in paradigm_names() if PARADIGMS[n].teacher_labels is not None]
         raise ConfigError(f"teacher labelling supports {', '.join(able)}, not {paradigm!r}")
     return kind
 

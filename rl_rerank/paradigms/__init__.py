@@ -16,24 +16,28 @@ import pkgutil
 from rl_rerank.errors import ConfigError
 from rl_rerank.paradigms.base import PARADIGMS, Paradigm, Parsed, ParseStats, register_paradigm
 from rl_rerank.paradigms.groupwise import Groupwise
-from rl_rerank.paradigms.listwise import Listwise  # noqa: I001
-from rl_rerank.paradigms.pointwise import Pointwise  # the papers' order first, for choices and messages
+from rl_rerank.paradigms.listwise import Listwise
+from rl_rerank.paradigms.pointwise import Pointwise
 from rl_rerank.paradigms.setwise import Setwise
 
 for _module in pkgutil.iter_modules(__path__):  # any other module of the package registers its paradigm
     importlib.import_module(f"{__name__}.{_module.name}")
 
 
+# The shipped paradigms lead choices and messages in the papers' order; others follow in registration order.
+SHIPPED_ORDER = ("pointwise", "listwise", "setwise", "groupwise")
+
+
 def paradigm_names() -> list[str]:
     """Registered names, for command-line choices and messages (read when asked, so later registrations count)."""
-    return list(PARADIGMS)
+    return [n for n in SHIPPED_ORDER if n in PARADIGMS] + [n for n in PARADIGMS if n not in SHIPPED_ORDER]
 
 
 def paradigm_class(name: str) -> type[Paradigm]:
     """The class registered as `name`; ConfigError naming the choices otherwise."""
     cls = PARADIGMS.get(name)
     if cls is None:
-        raise ConfigError(f"unknown paradigm {name!r}; choose one of: {', '.join(PARADIGMS)}")
+        raise ConfigError(f"unknown paradigm {name!r}; choose one of: {', '.join(paradigm_names())}")
     return cls
 
 
