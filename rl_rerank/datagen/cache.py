@@ -3,7 +3,7 @@ rendering, tokenizer passes) and saves the rows to the cache; the other processe
 
 The cache key covers what changes the rows: every source file (path, mtime, size), the build settings, the
 paradigm settings, the stage, and the tokenizer (name, vocabulary hash, chat template), so a stale cache is never
-read. Without accelerate state (one plain process) the same cache still saves the next run its build.
+read. In a plain single process the same cache still saves the next run its build.
 """
 
 from __future__ import annotations
