@@ -1,7 +1,7 @@
 """Untrusted text never becomes special tokens: a forged passage, query or instruction holding chat markers
 tokenizes as plain text in every paradigm's prompt, the way the engines (render_ids: transformers, vLLM) and
 an OpenAI-compatible server (the same chat template, prompt built without a tokenizer) tokenize it.
-Training rows are checked in tests/training/test_data_special_tokens.py."""
+Training rows are checked in tests/datagen/test_examples_special_tokens.py."""
 
 from __future__ import annotations
 
