@@ -276,6 +276,24 @@ def check_trl_keys(stage: str, trl_section: dict, where: str) -> None:
             raise _unknown(str(key), known, f"{where} trl", f" (not a field of trl.{cls.__name__})")
         if key in hints:
             _check_value(value, hints[key], where, f"trl.{key}")
+        _check_trl_sign(key, value, where)
+
+
+# TRL/transformers fields whose sign TRL does not check before a model loads (max_steps is left out: -1 = off).
+_TRL_POSITIVE = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
+                 "max_completion_length", "max_length", "save_steps", "logging_steps", "temperature")
+_TRL_NON_NEGATIVE = ("num_train_epochs", "learning_rate", "beta", "epsilon", "weight_decay")
+
+
+def _check_trl_sign(key: str, value: Any, where: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return  # None or another type: the type check above decides
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: trl.{key} must be a finite number, got {value}")
+    if key in _TRL_POSITIVE and value <= 0:
+        raise ConfigError(f"{where}: trl.{key} must be > 0, got {value}")
+    if key in _TRL_NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{where}: trl.{key} must be >= 0, got {value}")
 
 
 def _trl_hints(cls) -> dict:

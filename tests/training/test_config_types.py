@@ -156,3 +156,37 @@ def test_binary_non_utf8_and_empty_yaml(tmp_path):
     listy = tmp_path / "list.yaml"
     listy.write_text("- a\n- b\n")
     _fails("sft", listy, needle="expected a mapping of settings")
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+@pytest.mark.parametrize("key,bad", [(k, v) for k in ("per_device_train_batch_size", "gradient_accumulation_steps",
+                                                        "save_steps", "logging_steps")
+                                     for v in (0, -1)]
+                         + [(k, -1) for k in ("num_train_epochs", "learning_rate", "weight_decay")]
+                         + [("learning_rate", float("nan")), ("num_train_epochs", float("inf"))])
+def test_trl_sizes_and_rates_have_a_sign(stage, key, bad):
+    from rl_rerank.errors import ConfigError
+    from rl_rerank.training.config import check_trl_keys
+
+    with pytest.raises(ConfigError, match=rf"recipe\.yaml: trl\.{key} must be"):
+        check_trl_keys(stage, {key: bad}, "recipe.yaml")
+    check_trl_keys(stage, {key: 1}, "recipe.yaml")  # a sane value passes
+
+
+@pytest.mark.parametrize("key,bad", [("num_generations", 0), ("max_completion_length", -4), ("temperature", 0.0),
+                                     ("beta", -0.1), ("epsilon", -0.2)])
+def test_grpo_trl_fields_have_a_sign(key, bad):
+    from rl_rerank.errors import ConfigError
+    from rl_rerank.training.config import check_trl_keys
+
+    with pytest.raises(ConfigError, match=rf"trl\.{key} must be"):
+        check_trl_keys("grpo", {key: bad}, "recipe.yaml")
+
+
+@pytest.mark.parametrize("bad", [0, -384])
+def test_sft_max_length_is_positive(bad):
+    from rl_rerank.errors import ConfigError
+    from rl_rerank.training.config import check_trl_keys
+
+    with pytest.raises(ConfigError, match=r"trl\.max_length must be > 0"):
+        check_trl_keys("sft", {"max_length": bad}, "recipe.yaml")
