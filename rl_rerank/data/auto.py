@@ -159,12 +159,13 @@ def iter_docs(path: str | Path, fmt: str | None = None) -> Iterator[Candidate]:
 
 def fetch_docs(path: str | Path, docids: Iterable[str], fmt: str | None = None) -> dict[str, Candidate]:
     """The documents for `docids`, by one streaming pass that stops once all are found (corpora of millions
-    of documents never sit in memory). Ids not in the corpus are simply absent from the result."""
+    of documents never sit in memory). Ids not in the corpus are simply absent from the result. A repeated id
+    keeps its first document, whether or not the pass stops early."""
     wanted = set(docids)
     found: dict[str, Candidate] = {}
     if wanted:
         for doc in iter_docs(path, fmt):
-            if doc.docid in wanted:
+            if doc.docid in wanted and doc.docid not in found:
                 found[doc.docid] = doc
                 if len(found) == len(wanted):
                     break

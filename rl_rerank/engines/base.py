@@ -54,6 +54,10 @@ class TokenUsage:
         self.prompt_tokens += prompt
         self.completion_tokens += completion
 
+    def snapshot(self) -> tuple[int, int, int, int, int]:
+        """(prompt, completion, calls, reused, fallbacks): subtract two snapshots for one run's share."""
+        return (self.prompt_tokens, self.completion_tokens, self.calls, self.reused_tokens, self.reuse_fallbacks)
+
 
 class Engine(ABC):
     """Runs one model (plus optional LoRA adapter) for reranking."""

@@ -95,6 +95,8 @@ def run_stats(requests: Sequence[Request], opts: RunOptions, computed: int, cach
         "documents": sum(min(len(r.candidates), opts.top_k or len(r.candidates)) for r in requests),
         "documents_computed": docs_done,
         "prompt_tokens": tokens[0], "completion_tokens": tokens[1], "engine_calls": tokens[2],
+        # shared-prefix KV reuse (transformers engine): tokens not recomputed, prompts computed in full instead
+        "prompt_tokens_reused": tokens[3], "prefix_reuse_fallbacks": tokens[4],
         "wall_s": round(wall, 3), "docs_per_s": round(docs_done / wall, 3) if wall > 0 else None,
         **stats.as_dict(),
     }
@@ -109,7 +111,7 @@ def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], setti
                     opts: RunOptions, config: str = "", cache: ResultCache | None = None) -> tuple[Run, dict]:
     """Rerank `requests`; finished queries are read from / appended to `cache`. Returns (run, stats)."""
     start = time.perf_counter()
-    before = (engine.counter.prompt_tokens, engine.counter.completion_tokens, engine.counter.calls)
+    before = engine.counter.snapshot()
     stats = StrategyStats()
     results, chunks = plan(requests, opts, config, cache)
     cached = len(results)
@@ -129,8 +131,7 @@ def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], setti
         if bar is not None:
             bar.close()
     run = assemble(requests, results, opts)
-    tokens = (engine.counter.prompt_tokens - before[0], engine.counter.completion_tokens - before[1],
-              engine.counter.calls - before[2])
+    tokens = tuple(a - b for a, b in zip(engine.counter.snapshot(), before))
     computed = sum(len(c) for c in chunks)
     out = run_stats(requests, opts, computed, cached, docs_done, tokens, time.perf_counter() - start, stats)
     return run, {**out, **cache_repairs(cache)}

@@ -39,7 +39,7 @@ Hook = Callable[[str, int, int, Any], None]
 class ChunkResult:
     scores: list[dict[str, float]]
     stats: StrategyStats
-    tokens: tuple[int, int, int]  # prompt tokens, completion tokens, engine calls
+    tokens: tuple[int, ...]  # TokenUsage.snapshot() differences: prompt, completion, calls, reused, fallbacks
 
 
 class ShardWorker:
@@ -57,12 +57,10 @@ class ShardWorker:
             self.paradigm = build_paradigm(self.options)
             self.settings = strategy_settings(self.options)
             self.engine = build_engine(self.options)
-        c = self.engine.counter
-        before = (c.prompt_tokens, c.completion_tokens, c.calls)
+        before = self.engine.counter.snapshot()
         stats = StrategyStats()
         scores = rerank_batch(self.engine, self.paradigm, list(heads), self.settings, stats)
-        return ChunkResult(scores, stats, (c.prompt_tokens - before[0], c.completion_tokens - before[1],
-                                           c.calls - before[2]))
+        return ChunkResult(scores, stats, tuple(a - b for a, b in zip(self.engine.counter.snapshot(), before)))
 
     def pid(self) -> int:
         return os.getpid()
@@ -267,7 +265,7 @@ class RayBackend:
 @dataclass
 class DriveStats:
     stats: StrategyStats = field(default_factory=StrategyStats)
-    tokens: list[int] = field(default_factory=lambda: [0, 0, 0])
+    tokens: list[int] = field(default_factory=lambda: [0] * 5)
     docs_done: int = 0
     chunks_retried: int = 0
     deaths: list[str] = field(default_factory=list)

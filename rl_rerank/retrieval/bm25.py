@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from rl_rerank.data.atomic import publish_folder
 from rl_rerank.data.auto import corpus_file, corpus_format, iter_docs
 from rl_rerank.data.types import Query, Run
-from rl_rerank.errors import DataError
+from rl_rerank.errors import DataError, clip
 from rl_rerank.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,11 @@ def load_or_build_index(
     if not token_ids:
         raise DataError(path, None, "at least one document")
     if len(set(docids)) != len(docids):
-        raise DataError(path, None, "unique document ids")
+        first: dict[str, int] = {}
+        for i, d in enumerate(docids, 1):
+            if d in first:  # a run keyed by docid would silently merge the two documents' scores
+                raise DataError(path, None, f"unique document ids, but {clip(d)} is document {first[d]} and {i}")
+            first[d] = i
     retriever = bm25s.BM25(k1=params.k1, b=params.b, method=params.method)
     retriever.index((token_ids, tokenizer.get_vocab_dict()), show_progress=progress)
     seconds = time.perf_counter() - t0

@@ -63,9 +63,12 @@ def test_rerank_dl20_every_paradigm(paradigm, reasoning, tiny_model, dl20_small,
         # a random tiny model may put no probability on any score label: a counted failed read + fallback
         assert p["ok"] + p["failed"] == 18 and p["repaired"] == 0 and stats["fallbacks"] == p["failed"]
         assert stats["prompts"] == 18 and stats["completion_tokens"] == 0
+        # one query's prompts share system + instruction + query: that prefix is read from the KV cache
+        assert stats["prompt_tokens_reused"] > 0.3 * stats["prompt_tokens"] and stats["prefix_reuse_fallbacks"] == 0
     else:  # every generated answer is parsed once; each failure is a counted fallback
         assert p["ok"] + p["repaired"] + p["failed"] == stats["prompts"] > 0
         assert stats["fallbacks"] >= p["failed"] and stats["completion_tokens"] > 0
+        assert stats["prompt_tokens_reused"] == 0  # generation recomputes its prompts (no shared-prefix path)
 
 
 @pytest.mark.parametrize("paradigm", ["pointwise", "listwise", "setwise", "groupwise"])

@@ -124,3 +124,15 @@ def test_trec_dl_folder_layout(tmp_path, dl20_dir, scifact_dir):
     (tmp_path / "qrels.b.txt").write_text("1 0 d 1\n")
     with pytest.raises(DataError, match="one qrels file beside bm25-top100.json, found qrels.a.txt, qrels.b.txt"):
         trec_dl_folder(tmp_path)
+
+
+@pytest.mark.parametrize("writer", ["beir", "bright"])
+def test_fetch_docs_keeps_the_first_of_a_repeated_id_whether_or_not_it_stops_early(tmp_path, writer):
+    from rl_rerank.data.beir import write_corpus
+    from rl_rerank.data.bright import write_documents
+
+    docs = [Candidate("a", "first"), Candidate("b", "bee"), Candidate("a", "second"), Candidate("c", "sea")]
+    path = tmp_path / ("corpus.jsonl" if writer == "beir" else "documents.jsonl.gz")
+    write_corpus(path, docs) if writer == "beir" else write_documents(path, docs)
+    assert fetch_docs(path, {"a"})["a"].text == "first"  # stops at the first "a"
+    assert fetch_docs(path, {"a", "c"})["a"].text == "first"  # reads past the second "a"

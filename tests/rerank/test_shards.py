@@ -23,6 +23,8 @@ def test_two_local_shards_equal_one_process(tiny_model, dl20_four, reference, tm
         stats = json.loads(out.with_name(out.name + ".stats.json").read_text())
         assert stats["shards"] == 2 and stats["backend"] == "processes" and stats["queries_computed"] == 4
         assert stats["prompt_tokens"] > 0 and stats["chunks_retried"] == 0
+        # the workers' shared-prefix reuse adds up like the other token counts
+        assert (stats["prompt_tokens_reused"] > 0) == (paradigm == "pointwise") and stats["prefix_reuse_fallbacks"] == 0
     # the resume cache the shards filled serves a plain single-process run: nothing recomputed, same file
     again = tmp_path / "again.trec"
     assert main(argv(tiny_model, dl20_four, again, tmp_path / "c-listwise", "listwise")) == 0

@@ -100,3 +100,13 @@ def test_bad_corpus_is_a_data_error(tmp_path):
     weird.write_text('{"name": "x"}\n')
     with pytest.raises(DataError, match="'_id' \\(BEIR\\) or 'id' and 'content'"):
         corpus_format(weird)
+
+
+def test_repeated_document_id_is_one_line_naming_both(tmp_path, monkeypatch):
+    """Two documents with one id would merge their scores in a run keyed by docid: refused before indexing."""
+    monkeypatch.setenv("RL_RERANK_CACHE", str(tmp_path / "cache"))
+    docs = [Candidate("a", "alpha beta"), Candidate("b", "gamma"), Candidate("a", "delta")]
+    write_corpus(tmp_path / "corpus.jsonl", docs)
+    with pytest.raises(DataError, match=r"corpus.jsonl: unique document ids, but 'a' is document 1 and 3$"):
+        load_or_build_index(tmp_path / "corpus.jsonl", progress=False)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("meta.json"))
