@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-doc-tokens", type=int, default=64)
     ap.add_argument("--engine", default="transformers")
     ap.add_argument("--weights", default="0.5",
-                    help="comma-separated reranker weights for z-score fusion with BM25 (default 0.5)")
+                    help="comma-separated BM25 weights w for z-score fusion: (1 - w) reranker + w BM25 (default 0.5)")
     ap.add_argument("--json", default=None, help="also write the table here")
     args = ap.parse_args(argv)
     from rl_rerank.eval.metrics import evaluate
