@@ -42,11 +42,23 @@ class ChunkResult:
     tokens: tuple[int, ...]  # TokenUsage.snapshot() differences: prompt, completion, calls, reused, fallbacks
 
 
+def registered_outside(name: str) -> type | None:
+    """The class of a paradigm registered at run time outside the package (a user's module, a test), else None.
+
+    Worker processes import only the package, whose modules register its own paradigms; such a class travels
+    to them (pickled by reference: its module must be importable there) and registers on arrival."""
+    from rl_rerank.paradigms import PARADIGMS
+
+    cls = PARADIGMS.get(name)
+    return cls if cls is not None and not cls.__module__.startswith("rl_rerank.") else None
+
+
 class ShardWorker:
     """One engine, paradigm and strategy settings, built from the reranker's options on first use."""
 
-    def __init__(self, options: RerankerOptions):
+    def __init__(self, options: RerankerOptions, paradigm_cls: type | None = None):
         self.options = options
+        self.paradigm_cls = paradigm_cls
         self.engine: Engine | None = None
 
     def rerank(self, heads: Sequence[Request]) -> ChunkResult:
@@ -54,6 +66,11 @@ class ShardWorker:
         from rl_rerank.rerank.strategies import rerank_batch
 
         if self.engine is None:
+            if self.paradigm_cls is not None:
+                from rl_rerank.paradigms import PARADIGMS, register_paradigm
+
+                if getattr(self.paradigm_cls, "name", None) not in PARADIGMS:
+                    register_paradigm(self.paradigm_cls)
             self.paradigm = build_paradigm(self.options)
             self.settings = strategy_settings(self.options)
             self.engine = build_engine(self.options)
@@ -74,11 +91,11 @@ class ShardWorker:
 # --------------------------------------------------------------------------------------------- backends
 
 
-def _local_main(conn, options: RerankerOptions, devices: str | None) -> None:
+def _local_main(conn, options: RerankerOptions, devices: str | None, paradigm_cls: type | None = None) -> None:
     """A local worker process: receive (chunk index, heads), answer ("done"|"error", chunk index, payload)."""
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
-    worker = ShardWorker(options)
+    worker = ShardWorker(options, paradigm_cls)
     try:
         while True:
             msg = conn.recv()
@@ -103,6 +120,7 @@ class LocalBackend:
 
         self.ctx = mp.get_context("spawn")
         self.options = options
+        self.paradigm_cls = registered_outside(options.paradigm)
         self.devices = list(devices) or [None]
         self.procs: dict[int, Any] = {}
         self.conns: dict[int, Any] = {}
@@ -116,7 +134,7 @@ class LocalBackend:
         self.next_id += 1
         parent, child = self.ctx.Pipe()
         dev = self.devices[slot % len(self.devices)]
-        p = self.ctx.Process(target=_local_main, args=(child, self.options, dev), daemon=True,
+        p = self.ctx.Process(target=_local_main, args=(child, self.options, dev, self.paradigm_cls), daemon=True,
                              name=f"rl-rerank-shard-{wid}")
         p.start()
         child.close()
@@ -203,6 +221,7 @@ class RayBackend:
         n = min(n, max_workers or n)
         self.actor_cls = ray.remote(num_cpus=1, num_gpus=gpus_per_actor, max_restarts=0)(ShardWorker)
         self.options = options
+        self.paradigm_cls = registered_outside(options.paradigm)
         self.actors: dict[int, Any] = {}
         self.refs: dict[Any, int] = {}
         self.next_id = 0
@@ -212,7 +231,7 @@ class RayBackend:
     def _start(self) -> int:
         wid = self.next_id
         self.next_id += 1
-        self.actors[wid] = self.actor_cls.remote(self.options)
+        self.actors[wid] = self.actor_cls.remote(self.options, self.paradigm_cls)
         self.started += 1
         return wid
 

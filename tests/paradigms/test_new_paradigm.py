@@ -265,3 +265,14 @@ def test_cli_rerank_with_the_tiny_model(pairwise, tiny_model, dl20_two, tmp_path
     with pytest.raises(SystemExit):
         main(["label", "--source", str(dl20_two), "--output", str(tmp_path / "l.jsonl"), "--paradigm", "pairwise"])
     assert "invalid choice: 'pairwise' (choose from 'pointwise', 'listwise')" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sharded_workers_register_a_paradigm_from_outside_the_package(pairwise, tiny_model, dl20_two, tmp_path):
+    """Worker processes import only rl_rerank: the registered class travels to them, and the run is the same."""
+    one, two = tmp_path / "one.trec", tmp_path / "two.trec"
+    assert main(_rerank_argv(tiny_model, dl20_two, one)) == 0
+    assert main(_rerank_argv(tiny_model, dl20_two, two) + ["--shards", "2", "--batch-queries", "1"]) == 0
+    assert two.read_bytes() == one.read_bytes()
+    stats = json.loads(two.with_name("two.trec.stats.json").read_text())
+    assert stats["shards"] == 2 and stats["prompts"] == 2 * 3
