@@ -108,7 +108,7 @@ def agreement(tok_dir: str, requests, work: Path, device: str) -> dict:
         for dev in ("cpu", device):
             engine = TransformersEngine(model=str(tiny), adapter=ad, dtype="float32", device=dev, batch_size=8)
             probs[dev] = label_probs(engine, paradigm, sample)
-        diff = max(abs(a[k] - b[k]) for a, b in zip(probs["cpu"], probs[device]) for k in a)
+        diff = max(abs(a[k] - b[k]) for a, b in zip(probs["cpu"], probs[device], strict=True) for k in a)
         out[name] = {"pairs": len(probs["cpu"]), "devices": ["cpu", device], "max_abs_prob_diff": diff}
     return out
 

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     for name, m in best.items():
         computed = m["tokens"] - (m["reused"] or 0)
         gflops = 2.0 * non_embed * computed / m["wall"] / 1e9
-        diff = max(abs(a[k] - b[k]) for a, b in zip(ref, m["probs"]) for k in labels)
+        diff = max(abs(a[k] - b[k]) for a, b in zip(ref, m["probs"], strict=True) for k in labels)
         dps = docs / m["wall"]
         cpu_cell = f"{docs / (m['cpu'] / threads) / roofline_cpu:.2f}" if m["cpu"] else "n/a"
         computed_cell = f"{computed}" if m["reused"] is not None else f"{m['tokens']} sent (cache unknown)"

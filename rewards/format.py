@@ -41,7 +41,7 @@ def make_format(paradigm: str | None = None, reasoning: bool = True, max_score: 
         labels = column(columns, "labels", n, reward_name, required=False)
         counts = column(columns, "num_docs", n, reward_name, required=False)
         out = []
-        for c, name, cell, count in zip(completions, names, labels, counts):
+        for c, name, cell, count in zip(completions, names, labels, counts, strict=True):
             if PARADIGMS[name].single_document:
                 num = 1
             elif cell is not None:

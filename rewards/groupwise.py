@@ -35,7 +35,7 @@ def make_grouprank(reasoning: bool = True, k: int = 10, recall_weight: float = 0
     def grouprank(completions: list[Any], **columns: Any) -> list[float]:
         n = len(completions)
         out = []
-        for c, cell in zip(completions, column(columns, "labels", n, "grouprank")):
+        for c, cell in zip(completions, column(columns, "labels", n, "grouprank"), strict=True):
             labels = as_labels(cell)
             parsed = parser.parse(completion_text(c), len(labels))
             if not parsed.tags_ok:

@@ -35,7 +35,7 @@ def make_reasonrank(reasoning: bool = True, k: int = 10, recall_weight: float = 
     def reasonrank(completions: list[Any], **columns: Any) -> list[float]:
         n = len(completions)
         out = []
-        for c, cell in zip(completions, column(columns, "labels", n, "reasonrank")):
+        for c, cell in zip(completions, column(columns, "labels", n, "reasonrank"), strict=True):
             labels = as_labels(cell)
             parsed = parser.parse(completion_text(c), len(labels))
             if not parsed.tags_ok:
@@ -70,7 +70,7 @@ def make_rearank(reasoning: bool = True, k: int = 10, rank_weight: float = 0.8, 
     def rearank(completions: list[Any], **columns: Any) -> list[float]:
         n = len(completions)
         out = []
-        for c, cell in zip(completions, column(columns, "labels", n, "rearank")):
+        for c, cell in zip(completions, column(columns, "labels", n, "rearank"), strict=True):
             labels = as_labels(cell)
             parsed = parser.parse(completion_text(c), len(labels))
             r_rank = -1.0

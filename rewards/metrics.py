@@ -108,8 +108,8 @@ def to_distribution(values: Sequence[float]) -> list[float]:
 def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     """Jensen-Shannon divergence with log base 2, so it lies in [0, 1]."""
     def kl(a: Sequence[float], m: Sequence[float]) -> float:
-        return sum(x * math.log2(x / y) for x, y in zip(a, m) if x > 0 and y > 0)
+        return sum(x * math.log2(x / y) for x, y in zip(a, m, strict=True) if x > 0 and y > 0)
 
-    m = [(x + y) / 2 for x, y in zip(p, q)]
+    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
     value = 0.5 * kl(p, m) + 0.5 * kl(q, m)
     return min(1.0, max(0.0, value))

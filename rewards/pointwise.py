@@ -118,7 +118,7 @@ def make_pointwise_error(max_score: int = 10, reasoning: bool = True, format_pen
         label = [as_float(v) for v in column(columns, "label", n, "pointwise_error", required=False)]
         top = [as_float(v) for v in column(columns, "max_grade", n, "pointwise_error", required=False)]
         out = []
-        for c, t, r, m, g, mg in zip(completions, teacher, ref, mapped, label, top):
+        for c, t, r, m, g, mg in zip(completions, teacher, ref, mapped, label, top, strict=True):
             target = next((x for x in (t, r, m) if x is not None), None)
             if target is None and g is not None:
                 if mg is None:

@@ -23,7 +23,7 @@ def make_setwise(reasoning: bool = True, accept_repaired: bool = False) -> Rewar
     def setwise(completions: list[Any], **columns: Any) -> list[float]:
         n = len(completions)
         out = []
-        for c, cell in zip(completions, column(columns, "labels", n, "setwise")):
+        for c, cell in zip(completions, column(columns, "labels", n, "setwise"), strict=True):
             labels = as_labels(cell)
             parsed = parser.parse(completion_text(c), len(labels))
             good = parsed.tags_ok and (parsed.status == "ok" or (accept_repaired and parsed.usable))

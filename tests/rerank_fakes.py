@@ -36,7 +36,7 @@ class OracleEngine(Engine):
     def next_token_dists(self, prompts, assistant_texts):
         self.counter.calls += 1
         out = []
-        for m, text in zip(prompts, assistant_texts):
+        for m, text in zip(prompts, assistant_texts, strict=True):
             score = str(min(10, 3 * self.grades.get(self._docs(m)[0], 0)))
             done = text[text.rfind(">") + 1:]  # what follows "<answer>"
             rest = score[len(done):] if score.startswith(done) else ""

@@ -236,7 +236,7 @@ def unique_requests(requests: Iterable, path: str | Path, lines: Iterable[int | 
     Silently keeping the last copy would change which candidates are reranked and what the run holds."""
     seen: set[str] = set()
     out = []
-    for req, line in zip(requests, lines):
+    for req, line in zip(requests, lines, strict=True):
         qid = req.query.qid
         if qid in seen:
             raise DataError(path, line, f"each query id once, {clip(qid)} repeats")

@@ -180,7 +180,7 @@ def _decide(item: PlannedItem, texts: list[str], paradigm, settings: LabelSettin
     for p in parsed:
         counts[p.status] += 1
     rec: dict[str, Any] = {"parse": counts, "kept": False}
-    failed = [t[:200] for t, p in zip(texts, parsed) if not p.usable]
+    failed = [t[:200] for t, p in zip(texts, parsed, strict=True) if not p.usable]
     if failed:
         rec["failed_texts"] = failed  # heads of unparseable samples, to see what the teacher did wrong
     if teacher_labels_of(settings.paradigm) == "scores":
@@ -228,7 +228,7 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
     fresh = not journal.is_file() or journal.stat().st_size == 0
     keys = [item_key(it) for it in items]
     stats = LabelStats(items=len(items), journal_lines_skipped=len(skipped))
-    todo = [(k, it) for k, it in zip(keys, items) if k not in done]
+    todo = [(k, it) for k, it in zip(keys, items, strict=True) if k not in done]
     stats.resumed = len(items) - len(todo)
     bar = None
     if progress:
@@ -244,7 +244,7 @@ def label_items(items: Sequence[PlannedItem], engine, paradigm, settings: LabelS
                 batch = todo[start:start + settings.batch_size]
                 prompts = [paradigm.messages(it.query, it.docs, tokenizer) for _, it in batch]
                 completions = _sample(engine, prompts, settings)
-                for (key, item), texts in zip(batch, completions):
+                for (key, item), texts in zip(batch, completions, strict=True):
                     rec = _decide(item, texts, paradigm, settings)
                     rec["key"] = key
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

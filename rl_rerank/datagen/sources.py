@@ -338,7 +338,8 @@ def read_labelled(path: str | Path) -> Pools:
                                   d.get("rank")) for d in rec["docs"]]
                 known = {c.docid for c in pool.candidates}
                 pool.candidates.extend(d for d in docs if d.docid not in known)
-                for d, g in zip(docs, rec.get("labels") or []):
+                # not strict: labels come from the file and may be absent or of another length; not checked here
+                for d, g in zip(docs, rec.get("labels") or [], strict=False):
                     pool.labels[d.docid] = int(g)
                 ranking = [str(d) for d in rec["ranking"]]
                 if sorted(ranking) != sorted(d.docid for d in docs):

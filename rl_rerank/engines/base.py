@@ -95,13 +95,13 @@ class Engine(ABC):
         """For each prompt, {point: next-token distribution after prefix + point}. Engines that can read
         several positions from one forward pass (transformers) override this; vLLM relies on prefix caching."""
         flat_prompts, flat_texts = [], []
-        for prompt, prefix in zip(prompts, prefixes):
+        for prompt, prefix in zip(prompts, prefixes, strict=True):
             for point in points:
                 flat_prompts.append(prompt)
                 flat_texts.append(prefix + point)
         dists = self.next_token_dists(flat_prompts, flat_texts) if flat_prompts else []
         n = len(points)
-        return [dict(zip(points, dists[i * n:(i + 1) * n])) for i in range(len(prompts))]
+        return [dict(zip(points, dists[i * n:(i + 1) * n], strict=True)) for i in range(len(prompts))]
 
     def close(self) -> None:  # noqa: B027 - an optional hook: engines without resources to free keep this no-op
         """Free the model (vLLM holds memory until told)."""

@@ -93,4 +93,4 @@ class OpenAIEngine(Engine):
                 return {}
             return merge_token_probs([(t.token, t.logprob) for t in content[0].top_logprobs])
 
-        return self._map(one, list(zip(prompts, assistant_texts)))
+        return self._map(one, list(zip(prompts, assistant_texts, strict=True)))

@@ -86,7 +86,7 @@ def length_batches(items: list, lengths: list[int], max_rows: int, max_padding: 
     out: list[list] = []
     cur: list = []
     total = 0
-    for item, n in zip(items, lengths):
+    for item, n in zip(items, lengths, strict=True):
         if cur and (len(cur) >= max_rows or n * (len(cur) + 1) - total - n > max_padding * n * (len(cur) + 1)):
             out.append(cur)
             cur, total = [], 0
@@ -166,7 +166,7 @@ class TransformersEngine(Engine):
 
     def _dist(self, values: list[float], indices: list[int]) -> dict[str, float]:
         dist: dict[str, float] = {}
-        for p, tok in zip(values, indices):
+        for p, tok in zip(values, indices, strict=True):
             text = self._decode(tok)
             dist[text] = dist.get(text, 0.0) + p
         return dist
@@ -205,7 +205,7 @@ class TransformersEngine(Engine):
             smask = torch.zeros((b, pmax + width), dtype=torch.long)
             smask[:, :pmax] = mask[rows_of]
             spos = torch.zeros((b, width), dtype=torch.long)
-            for r, ((_, g), suf) in enumerate(zip(batch, suffixes)):
+            for r, ((_, g), suf) in enumerate(zip(batch, suffixes, strict=True)):
                 p = groups[g][0]
                 sids[r, width - len(suf):] = torch.tensor(suf, dtype=torch.long)
                 smask[r, pmax + width - len(suf):] = 1
@@ -247,7 +247,7 @@ class TransformersEngine(Engine):
 
     # -- Engine --------------------------------------------------------------------------------------
     def next_token_dists(self, prompts: Sequence[Messages], assistant_texts: Sequence[str]) -> list[dict[str, float]]:
-        ids = [render_ids(self.tokenizer, m, a) for m, a in zip(prompts, assistant_texts)]
+        ids = [render_ids(self.tokenizer, m, a) for m, a in zip(prompts, assistant_texts, strict=True)]
         tops = self._last_positions(ids, 1)
         for row in ids:
             self.counter.add(len(row), 0)
@@ -260,7 +260,7 @@ class TransformersEngine(Engine):
         run prompt + "1" and read the last two positions); separate rows otherwise."""
         rows: list[list[int]] = []
         reads: list[list[tuple[int, str, int]]] = []  # per prompt: (row index, point, offset from row end)
-        for messages, prefix in zip(prompts, prefixes):
+        for messages, prefix in zip(prompts, prefixes, strict=True):
             ids = {p: render_ids(self.tokenizer, messages, prefix + p) for p in points}
             longest = max(points, key=lambda p: len(ids[p]))
             chain = all(ids[longest][:len(ids[p])] == ids[p] for p in points)

@@ -130,12 +130,12 @@ class VLLMEngine(Engine):
     def next_token_dists(self, prompts: Sequence[Messages], assistant_texts: Sequence[str]) -> list[dict[str, float]]:
         from vllm import SamplingParams
 
-        ids = [render_ids(self.tokenizer, m, a) for m, a in zip(prompts, assistant_texts)]
+        ids = [render_ids(self.tokenizer, m, a) for m, a in zip(prompts, assistant_texts, strict=True)]
         if not ids:
             return []
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_k)
         dists = []
-        for row, out in zip(ids, self._run(ids, params)):
+        for row, out in zip(ids, self._run(ids, params), strict=True):
             step = out.outputs[0].logprobs[0]
             dists.append(merge_token_probs([(lp.decoded_token or self.tokenizer.decode([tok]), lp.logprob)
                                             for tok, lp in step.items()]))
@@ -150,7 +150,7 @@ class VLLMEngine(Engine):
         out = super().dists_at_points(prompts, prefixes, points)
         longest = max(points, key=len) if points else ""
         self.counter.prompt_tokens = before + sum(len(render_ids(self.tokenizer, m, p + longest))
-                                                  for m, p in zip(prompts, prefixes))
+                                                  for m, p in zip(prompts, prefixes, strict=True))
         return out
 
     def generate(self, prompts: Sequence[Messages], settings: GenerationSettings | None = None) -> list[Generation]:
@@ -164,12 +164,12 @@ class VLLMEngine(Engine):
                                 top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop) or None,
                                 logprobs=0 if settings.logprobs else None)
         gens = []
-        for row, out in zip(ids, self._run(ids, params)):
+        for row, out in zip(ids, self._run(ids, params), strict=True):
             comp = out.outputs[0]
             logprobs = None
             if settings.logprobs and comp.logprobs is not None:
                 logprobs = [(step[tok].decoded_token or self.tokenizer.decode([tok]), step[tok].logprob)
-                            for tok, step in zip(comp.token_ids, comp.logprobs)]
+                            for tok, step in zip(comp.token_ids, comp.logprobs, strict=True)]
             gens.append(Generation(text=comp.text, prompt_tokens=len(row), completion_tokens=len(comp.token_ids),
                                    token_logprobs=logprobs))
             self.counter.add(len(row), len(comp.token_ids))

@@ -120,18 +120,18 @@ def rerank_requests(engine: Engine, paradigm, requests: Sequence[Request], setti
     try:
         for chunk in chunks:
             scores = rerank_chunk(engine, paradigm, chunk, settings, stats)
-            for job, sc in zip(chunk, scores):
+            for job, sc in zip(chunk, scores, strict=True):
                 results[job.index] = sc
                 docs_done += len(job.head.candidates)
             if cache is not None:
-                cache.put_many((job.key, job.head.query.qid, sc) for job, sc in zip(chunk, scores))
+                cache.put_many((job.key, job.head.query.qid, sc) for job, sc in zip(chunk, scores, strict=True))
             if bar is not None:
                 bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
     run = assemble(requests, results, opts)
-    tokens = tuple(a - b for a, b in zip(engine.counter.snapshot(), before))
+    tokens = tuple(a - b for a, b in zip(engine.counter.snapshot(), before, strict=True))
     computed = sum(len(c) for c in chunks)
     out = run_stats(requests, opts, computed, cached, docs_done, tokens, time.perf_counter() - start, stats)
     return run, {**out, **cache_repairs(cache)}

@@ -77,7 +77,8 @@ class ShardWorker:
         before = self.engine.counter.snapshot()
         stats = StrategyStats()
         scores = rerank_batch(self.engine, self.paradigm, list(heads), self.settings, stats)
-        return ChunkResult(scores, stats, tuple(a - b for a, b in zip(self.engine.counter.snapshot(), before)))
+        return ChunkResult(scores, stats,
+                           tuple(a - b for a, b in zip(self.engine.counter.snapshot(), before, strict=True)))
 
     def pid(self) -> int:
         return os.getpid()
@@ -310,7 +311,7 @@ def drive(backend, chunks: list[list[Job]], on_done: Callable[[int, ChunkResult]
             if kind == "done":
                 on_done(cid, payload)
                 out.stats.merge(payload.stats)
-                out.tokens = [a + b for a, b in zip(out.tokens, payload.tokens)]
+                out.tokens = [a + b for a, b in zip(out.tokens, payload.tokens, strict=True)]
                 out.docs_done += sum(len(job.head.candidates) for job in chunks[cid])
                 idle.append(wid)
                 if hook is not None:
@@ -369,10 +370,10 @@ def rerank_sharded(options: RerankerOptions, requests: Sequence[Request], opts: 
 
     def on_done(cid: int, res: ChunkResult) -> None:
         chunk = chunks[cid]
-        for job, sc in zip(chunk, res.scores):
+        for job, sc in zip(chunk, res.scores, strict=True):
             results[job.index] = sc
         if cache is not None:
-            cache.put_many((job.key, job.head.query.qid, sc) for job, sc in zip(chunk, res.scores))
+            cache.put_many((job.key, job.head.query.qid, sc) for job, sc in zip(chunk, res.scores, strict=True))
         if bar is not None:
             bar.update(len(chunk))
 

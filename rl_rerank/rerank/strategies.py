@@ -123,7 +123,7 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     raw: list[dict[str, float | None]] = [{} for _ in requests]
     if not paradigm.reasoning:
         probs = engine.label_probs(prompts, paradigm.answer_prefix(), labels)
-        for (ri, c), dist in zip(pairs, probs):
+        for (ri, c), dist in zip(pairs, probs, strict=True):
             read = stats.parse.add(paradigm.read_probs({int(k): v for k, v in dist.items()}))
             if not read.usable:  # no mass on any score label: neutral score, counted
                 stats.fallbacks += 1
@@ -135,7 +135,7 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
         parsed = [stats.parse.add(paradigm.parse(g.text, 1)) for g in gens]
         marker = paradigm.answer_prefix()
         follow_prompts, follow_prefixes, follow_at = [], [], []
-        for k, (g, p) in enumerate(zip(gens, parsed)):
+        for k, (g, p) in enumerate(zip(gens, parsed, strict=True)):
             cut = g.text.rfind(marker) if p.usable and marker else -1
             if cut >= 0:  # re-read P(answer | reasoning) as a whole label (handles "10" = "1","0")
                 follow_prompts.append(prompts[k])
@@ -145,8 +145,8 @@ def pointwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
                 follow_prefixes.append(g.text[:end])
                 follow_at.append(k)
         probs = engine.label_probs(follow_prompts, follow_prefixes, labels) if follow_prompts else []
-        answer_prob = {k: p for k, p in zip(follow_at, probs)}
-        for k, ((ri, c), p) in enumerate(zip(pairs, parsed)):
+        answer_prob = {k: p for k, p in zip(follow_at, probs, strict=True)}
+        for k, ((ri, c), p) in enumerate(zip(pairs, parsed, strict=True)):
             if not p.usable:
                 stats.fallbacks += 1
                 raw[ri][c.docid] = None
@@ -182,7 +182,7 @@ def listwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], se
         prompts = [paradigm.messages(requests[ri].query, orders[ri][spans[ri][0]:spans[ri][1]], tok) for ri in active]
         stats.prompts += len(prompts)
         gens = generate(engine, prompts, paradigm, settings, settings.window)
-        for ri, g in zip(active, gens):
+        for ri, g in zip(active, gens, strict=True):
             start, end = spans[ri]
             docs = orders[ri][start:end]
             p = stats.parse.add(paradigm.parse(g.text, len(docs)))
@@ -263,13 +263,13 @@ def groupwise(engine: Engine, paradigm: Paradigm, requests: Sequence[Request], s
     stats.prompts += len(prompts)
     gens = generate(engine, prompts, paradigm, settings, settings.group_size)
     sums: list[dict[str, list[float]]] = [{} for _ in requests]
-    for (ri, group), g in zip(jobs, gens):
+    for (ri, group), g in zip(jobs, gens, strict=True):
         p = stats.parse.add(paradigm.parse(g.text, len(group)))
         scores = paradigm.doc_scores(p, len(group)) if p.usable else None
         if scores is None or len(scores) != len(group):
             stats.fallbacks += 1
             continue
-        for c, s in zip(group, scores):
+        for c, s in zip(group, scores, strict=True):
             sums[ri].setdefault(c.docid, []).append(float(s))
     out = []
     for ri, req in enumerate(requests):

@@ -97,10 +97,10 @@ class BM25Index:
             extra = max((len(dropped.get(q, ())) for q, _ in batch), default=0)
             depth = min(self.num_docs, k + extra)
             docs, scores = self.retriever.retrieve(ids, k=depth, show_progress=False, n_threads=n_threads)
-            for (qid, _), row_docs, row_scores in zip(batch, docs, scores):
+            for (qid, _), row_docs, row_scores in zip(batch, docs, scores, strict=True):
                 drop = dropped.get(qid, ())
                 ranked: dict[str, float] = {}
-                for i, s in zip(row_docs.tolist(), row_scores.tolist()):
+                for i, s in zip(row_docs.tolist(), row_scores.tolist(), strict=True):
                     if s <= 0 or len(ranked) >= k:
                         break
                     docid = self.docids[i]

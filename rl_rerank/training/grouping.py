@@ -77,7 +77,8 @@ def group_completeness(qids: Sequence[str], docids: Sequence[str] | None, docs_p
     incomplete = {q: c for q, c in counts.items() if c != docs_per_query * num_generations}
     if docids is not None:
         docs: dict[str, set] = {}
-        for q, d in zip(qids, docids):
+        # not strict: qids is [] when the batch has no qid column (the dataset's; gather_query_groups reports it)
+        for q, d in zip(qids, docids, strict=False):
             docs.setdefault(str(q), set()).add(str(d))
         incomplete.update({q: len(ds) for q, ds in docs.items() if len(ds) != docs_per_query})
     return {"n": len(qids), "queries": len(counts), "incomplete": incomplete}

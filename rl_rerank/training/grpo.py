@@ -60,7 +60,7 @@ def build_rewards(cfg: GRPOStage, override: dict[str, Callable] | None = None) -
     weights = [float(cfg.rewards[n]) for n in names]
     out = []
     g = int(cfg.trl.get("num_generations", GRPO_DEFAULTS["num_generations"]))
-    for name, func in zip(names, funcs):
+    for name, func in zip(names, funcs, strict=True):
         func = _named(func, name)
         if name in QUERY_GROUP_REWARDS:
             func = gather_query_groups(func, name, cfg.docs_per_query, g)

@@ -124,7 +124,7 @@ class LeftPadCollator:
 
     def first_score_position(self, input_ids: Sequence[int], labels: Sequence[int]) -> int:
         """Index of the first digit token inside the completion (labels != -100); -1 when there is none."""
-        for i, (tok, lab) in enumerate(zip(input_ids, labels)):
+        for i, (tok, lab) in enumerate(zip(input_ids, labels, strict=True)):
             if lab != -100 and tok in self.digit_ids:
                 return i
         return -1

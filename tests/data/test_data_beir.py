@@ -53,7 +53,7 @@ def test_fetch_docs_streams_only_what_is_asked(scifact_dir):
 
 
 def test_writers_round_trip(tmp_path, scifact_dir):
-    docs = [d for _, d in zip(range(50), iter_corpus(scifact_dir))]
+    docs = [d for _, d in zip(range(50), iter_corpus(scifact_dir), strict=False)]
     assert write_corpus(tmp_path / "corpus.jsonl", iter(docs)) == 50
     assert list(iter_corpus(tmp_path)) == docs
     queries = {"a": Query("a", "first"), "b": Query("b", "second", instruction="find evidence")}
@@ -91,7 +91,7 @@ def test_malformed_inputs(tmp_path, name, text, line, needle):
 
 def test_failing_write_leaves_no_file(tmp_path, scifact_dir):
     def docs():
-        yield from (d for _, d in zip(range(3), iter_corpus(scifact_dir)))
+        yield from (d for _, d in zip(range(3), iter_corpus(scifact_dir), strict=False))
         raise RuntimeError("source broke midway")
 
     with pytest.raises(RuntimeError):

@@ -99,7 +99,7 @@ def test_corpus_format_and_fetch_for_both_corpora(tmp_path, scifact_dir):
     from rl_rerank.data.bright import write_documents
 
     assert corpus_file(scifact_dir) == scifact_dir / "corpus.jsonl" and corpus_format(scifact_dir) == "beir"
-    docs = [d for _, d in zip(range(5), iter_docs(scifact_dir))]
+    docs = [d for _, d in zip(range(5), iter_docs(scifact_dir), strict=False)]
     path = tmp_path / "documents.jsonl.gz"
     write_documents(path, docs)
     assert corpus_format(path) == "bright"

@@ -27,8 +27,8 @@ def test_beir_via_datasets(scifact_dir):
     assert hf.beir_qrels(scifact_dir / "qrels" / "test.tsv") == test.qrels
     assert {q: queries[q] for q in test.queries} == test.queries
     streamed = hf.beir_corpus(scifact_dir / "corpus.jsonl")
-    first = [d for _, d in zip(range(5), streamed)]
-    assert first == [d for _, d in zip(range(5), iter_corpus(scifact_dir))]
+    first = [d for _, d in zip(range(5), streamed, strict=False)]
+    assert first == [d for _, d in zip(range(5), iter_corpus(scifact_dir), strict=False)]
 
 
 def test_requests_via_datasets(dl20_dir):
@@ -37,7 +37,7 @@ def test_requests_via_datasets(dl20_dir):
     assert len(reqs) == 54 and all(len(r.candidates) == 100 for r in reqs)
     plain = read_requests(path)
     assert [r.query for r in reqs] == [r.query for r in plain]
-    for got, want in zip(reqs, plain):
+    for got, want in zip(reqs, plain, strict=True):
         assert [(c.docid, c.text, c.rank) for c in got.candidates] == [
             (c.docid, c.text, c.rank) for c in want.candidates
         ]

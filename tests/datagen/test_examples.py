@@ -268,7 +268,7 @@ def test_targets_parse_back_to_labels(dl20_pools, name, reasoning):
 def test_listwise_windows_keep_first_stage_order_and_break_ties_by_it(dl20_pools, dl20_qrels):
     ds = build_examples(dl20_pools, BuildSettings(paradigm="listwise", shuffle=False), paradigm("listwise")).dataset
     assert len(ds) == 54
-    for row, pool in zip(ds, dl20_pools.queries):
+    for row, pool in zip(ds, dl20_pools.queries, strict=True):
         assert row["qid"] == pool.query.qid
         top = [c.docid for c in pool.candidates[:20]]
         assert len(row["docids"]) == 20
@@ -276,7 +276,7 @@ def test_listwise_windows_keep_first_stage_order_and_break_ties_by_it(dl20_pools
         assert row["docids"][:19] == top[:19]
         assert row["labels"] == [max(0, dl20_qrels[row["qid"]].get(d, 0)) for d in row["docids"]]
         order = listwise_order(row["labels"])
-        for a, b in zip(order, order[1:]):
+        for a, b in zip(order, order[1:], strict=False):
             assert row["labels"][a] > row["labels"][b] or (row["labels"][a] == row["labels"][b] and a < b)
 
 

@@ -49,7 +49,7 @@ def test_transformers_label_probs_match_brute_force(tiny_model):
     tok = eng.tokenizer
     digit_ids = [i for i in range(len(tok)) if tok.decode([i])[:1].isdigit()]
     one, zero = tok.convert_tokens_to_ids("1"), tok.convert_tokens_to_ids("0")
-    for prompt, got in zip(prompts, probs):
+    for prompt, got in zip(prompts, probs, strict=True):
         with torch.no_grad():
             ids = render_ids(tok, prompt, "<answer>")
             p0 = torch.softmax(eng.model(torch.tensor([ids])).logits[0, -1], -1)

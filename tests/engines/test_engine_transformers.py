@@ -23,7 +23,7 @@ def test_batched_dists_equal_one_by_one(engines):
     one, batched = engines
     a = one.next_token_dists(PROMPTS, ["<answer>"] * 3)
     b = batched.next_token_dists(PROMPTS, ["<answer>"] * 3)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         top = sorted(x, key=x.get, reverse=True)[:5]
         assert top == sorted(y, key=y.get, reverse=True)[:5]
         for tok in top:
@@ -129,7 +129,7 @@ def test_prefix_reuse_equals_full_recompute(tiny_model, dl20_pointwise_prompts):
     naive = make_engine("transformers", str(tiny_model), batch_size=3, prefix_reuse=False)
     reuse = make_engine("transformers", str(tiny_model), batch_size=3)
     rows = _rows(naive, prompts, paradigm)
-    for x, y in zip(_full_dists(naive, rows, 2), _full_dists(reuse, rows, 2)):
+    for x, y in zip(_full_dists(naive, rows, 2), _full_dists(reuse, rows, 2), strict=True):
         assert np.abs(x - y).max() <= 1e-4 * x.max() and abs(y.sum(axis=1) - 1).max() < 1e-4
     assert reuse.counter.reused_tokens > 0.3 * sum(len(r) for r in rows) and reuse.counter.reuse_fallbacks == 0
     assert naive.counter.reused_tokens == 0 and naive.counter.reuse_fallbacks == 0
@@ -137,7 +137,7 @@ def test_prefix_reuse_equals_full_recompute(tiny_model, dl20_pointwise_prompts):
     a = naive.label_probs(prompts, paradigm.answer_prefix(), ["0", "5", "10"])
     b = reuse.label_probs(prompts, paradigm.answer_prefix(), ["0", "5", "10"])
     assert reuse.counter.prompt_tokens == naive.counter.prompt_tokens
-    for x, y in zip(a, b):  # a label outside the top-64 reads 0 on both paths unless it sits at the edge
+    for x, y in zip(a, b, strict=True):  # a label outside the top-64 reads 0 on both paths unless it sits at the edge
         assert all(y[k] == pytest.approx(x[k], rel=1e-4) or min(x[k], y[k]) == 0 for k in x)
 
 
@@ -159,7 +159,7 @@ def test_sliding_window_model_falls_back_and_counts(tiny_model, tmp_path, dl20_p
     got, want = _full_dists(eng, rows, 2), _full_dists(ref, rows, 2)
     assert eng.reuse_off and "DynamicSlidingWindowLayer" in eng.reuse_off
     assert eng.counter.reuse_fallbacks == len(rows) and eng.counter.reused_tokens == 0
-    for x, y in zip(want, got):  # the window covers every prompt: same model, same numbers
+    for x, y in zip(want, got, strict=True):  # the window covers every prompt: same model, same numbers
         assert np.abs(x - y).max() <= 1e-4 * x.max()
 
 
@@ -176,10 +176,10 @@ def test_smollm2_prefix_reuse_equals_full_recompute(smollm2, dl20_dir):
     labels = paradigm.score_labels()
     a = naive.label_probs(prompts, paradigm.answer_prefix(), labels)
     b = reuse.label_probs(prompts, paradigm.answer_prefix(), labels)
-    assert max(abs(x[k] - y[k]) for x, y in zip(a, b) for k in labels) < 1e-4
+    assert max(abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in labels) < 1e-4
     assert max(x[k] for x in a for k in labels) > 0.05  # real probabilities, not a flat distribution
     sa, sb = ([paradigm.score_from_probs({int(k): v for k, v in p.items()}) for p in probs] for probs in (a, b))
-    assert max(abs(x - y) for x, y in zip(sa, sb)) < 1e-3  # ranking scores on the 0..10 scale
+    assert max(abs(x - y) for x, y in zip(sa, sb, strict=True)) < 1e-3  # ranking scores on the 0..10 scale
     assert reuse.counter.reused_tokens > 0.3 * reuse.counter.prompt_tokens and reuse.counter.reuse_fallbacks == 0
 
 

@@ -70,7 +70,7 @@ def test_vllm_label_probs_match_transformers(vllm_engine, smollm2):
     prompts = [ask(10), ask(1), ask(7)]
     got = vllm_engine.label_probs(prompts, "<answer>", LABELS)
     ref = make_engine("transformers", str(smollm2)).label_probs(prompts, "<answer>", LABELS)
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         for label in LABELS:
             assert g[label] == pytest.approx(r[label], abs=2e-3)
     assert got[0]["10"] > got[0]["1"] and got[1]["1"] > got[1]["10"] and max(got[2], key=got[2].get) == "7"

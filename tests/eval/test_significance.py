@@ -61,10 +61,10 @@ def test_t_test_matches_hand_computation_and_scipy():
     got = compare_values({str(i): v for i, v in enumerate(a)}, {str(i): v for i, v in enumerate(b)})
     assert got["t"] == pytest.approx(ref.statistic) and got["p_t"] == pytest.approx(ref.pvalue)
     # exact randomization over 2^6 patterns: the observed |sum| 0.87... counted by hand below
-    d = [x - y for x, y in zip(a, b)]
+    d = [x - y for x, y in zip(a, b, strict=True)]
     import itertools
 
-    hits = sum(abs(sum(s * x for s, x in zip(signs, d))) >= abs(sum(d)) - 1e-12
+    hits = sum(abs(sum(s * x for s, x in zip(signs, d, strict=True))) >= abs(sum(d)) - 1e-12
                for signs in itertools.product((1, -1), repeat=6))
     assert got["p_rand"] == hits / 64
 

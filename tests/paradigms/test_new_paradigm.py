@@ -97,7 +97,7 @@ class Pairwise(MultiDocParadigm):
         stats.prompts += len(prompts)
         gens = generate(engine, prompts, self, settings, 2) if prompts else []
         wins = [{c.docid: 0.0 for c in req.candidates} for req in requests]
-        for (ri, pair), g in zip(jobs, gens):
+        for (ri, pair), g in zip(jobs, gens, strict=True):
             p = stats.parse.add(self.parse(g.text, 2))
             if not p.usable:
                 stats.fallbacks += 1

@@ -29,7 +29,7 @@ def test_scifact_test_reaches_published_bm25(scifact_dir):
 def test_index_is_cached_and_reused(tmp_path, monkeypatch, scifact_dir):
     monkeypatch.setenv("RL_RERANK_CACHE", str(tmp_path / "cache"))
     corpus = tmp_path / "corpus.jsonl"
-    docs = [d for _, d in zip(range(300), bm25.iter_docs(scifact_dir))]
+    docs = [d for _, d in zip(range(300), bm25.iter_docs(scifact_dir), strict=False)]
     write_corpus(corpus, docs)
     queries = {"a": docs[5].title, "b": docs[42].text[:200]}
 

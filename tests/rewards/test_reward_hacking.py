@@ -92,7 +92,7 @@ def test_pointwise_prompt_copy(name):
     copy_c, _ = _pool(copies)
     good = REWARDS[name](honest_c, **cols)
     bad = REWARDS[name](copy_c, **cols)
-    assert all(b < g for b, g in zip(bad, good))
+    assert all(b < g for b, g in zip(bad, good, strict=True))
 
 
 @pytest.mark.parametrize("score", [0, 5, 10])
@@ -101,7 +101,7 @@ def test_erank_same_score_for_every_document(score):
     flat_c, _ = _pool([f"<think>compared</think>\n<answer>{score}</answer>"] * len(LABELS))
     good = REWARDS["erank"](honest_c, **cols)
     flat = REWARDS["erank"](flat_c, **cols)
-    assert all(f <= g for f, g in zip(flat, good))
+    assert all(f <= g for f, g in zip(flat, good, strict=True))
     assert sum(flat) < sum(good)
     # also within one document's rollouts: one honest rollout among flat ones is not worse off
     mixed_c, _ = _pool(["<think>c</think><answer>10</answer>"] * len(LABELS))
@@ -116,7 +116,7 @@ def test_pointwise_without_required_reasoning(name):
     lazy_c = [strip_reasoning(c) for c in honest_c]
     good = REWARDS[name](honest_c, **cols)
     lazy = REWARDS[name](lazy_c, **cols)
-    assert all(lz < g for lz, g in zip(lazy, good))
+    assert all(lz < g for lz, g in zip(lazy, good, strict=True))
     # with reasoning off the bare answer is the honest one
     assert get_reward(name, reasoning=False)(lazy_c, **cols) == good
 

@@ -31,7 +31,7 @@ def test_equal_to_ir_measures_on_random_rankings(seed):
         qrels = {"unretrieved0": 0}
     measures = [nDCG @ 5, nDCG @ 10, R @ 10, R @ 3, Compat(p=0.9), Compat(p=0.8, normalize=False)]
     values = ir_measures.calc_aggregate(measures, {"q": qrels}, {"q": run})
-    got = dict(zip(["n5", "n10", "r10", "r3", "c9", "c8"], (values[m] for m in measures)))
+    got = dict(zip(["n5", "n10", "r10", "r3", "c9", "c8"], (values[m] for m in measures), strict=True))
     assert ndcg_at_k(ranking, qrels, 5) == pytest.approx(got["n5"], abs=1e-9)
     assert ndcg_at_k(ranking, qrels, 10) == pytest.approx(got["n10"], abs=1e-9)
     assert recall_at_k(ranking, qrels, 10) == pytest.approx(got["r10"], abs=1e-9)

@@ -112,9 +112,9 @@ def test_grouprank_by_hand():
     recall = 1.0  # both relevant docs within top 10
     p = [0.25, 0.75, 0.0]  # scores / sum
     q = [2 / 3, 0.0, 1 / 3]  # labels / sum
-    m = [(a + b) / 2 for a, b in zip(p, q)]
-    js = (0.5 * sum(a * L2(a / c) for a, c in zip(p, m) if a > 0)
-          + 0.5 * sum(b * L2(b / c) for b, c in zip(q, m) if b > 0))
+    m = [(a + b) / 2 for a, b in zip(p, q, strict=True)]
+    js = (0.5 * sum(a * L2(a / c) for a, c in zip(p, m, strict=True) if a > 0)
+          + 0.5 * sum(b * L2(b / c) for b, c in zip(q, m, strict=True) if b > 0))
     expected = ndcg + 0.2 * recall + 0.1 * (1 - js)
     assert REWARDS["grouprank"]([completion], labels=[labels]) == pytest.approx([expected])
 
@@ -143,7 +143,7 @@ def test_reasonrank_by_hand():
     w = [1, 0.9, 0.81, 0.729]
     overlaps = [0 / 1, 1 / 2, 2 / 3, 2 / 4]
     best = [1 / 1, 2 / 2, 2 / 3, 2 / 4]
-    rbo = sum(a * b for a, b in zip(w, overlaps)) / sum(a * b for a, b in zip(w, best))
+    rbo = sum(a * b for a, b in zip(w, overlaps, strict=True)) / sum(a * b for a, b in zip(w, best, strict=True))
     expected = dcg / idcg + 0.2 * 1.0 + 0.1 * rbo
     assert REWARDS["reasonrank"]([think(pred)], labels=[labels]) == pytest.approx([expected])
 

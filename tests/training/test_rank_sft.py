@@ -97,7 +97,7 @@ def _padded(prompts, comps):
     c = max(map(len, comps))
     ids = torch.zeros(len(prompts), width + c, dtype=torch.long)
     mask = torch.zeros_like(ids)
-    for i, (p, q) in enumerate(zip(prompts, comps)):
+    for i, (p, q) in enumerate(zip(prompts, comps, strict=True)):
         ids[i, width - len(p):width] = torch.tensor(p)
         mask[i, width - len(p):width] = 1
         ids[i, width:width + len(q)] = torch.tensor(q)

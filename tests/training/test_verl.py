@@ -119,7 +119,7 @@ def test_adapter_scores_the_exported_rows_as_the_trl_path(exported):
                 got = compute_score(row["data_source"], c, row["reward_model"]["ground_truth"], extra)
                 for name in cfg.rewards:
                     assert got[name] == trl[name][i]
-                assert got["score"] == sum(w * trl[n][i] for n, w in zip(cfg.rewards, weights))
+                assert got["score"] == sum(w * trl[n][i] for n, w in zip(cfg.rewards, weights, strict=True))
                 checked += 1
         assert checked == 5 * len(rows)
         values = {compute_score(r["data_source"], c, None, r["extra_info"])["score"]
