@@ -338,9 +338,12 @@ def read_labelled(path: str | Path) -> Pools:
                                   d.get("rank")) for d in rec["docs"]]
                 known = {c.docid for c in pool.candidates}
                 pool.candidates.extend(d for d in docs if d.docid not in known)
-                # not strict: labels come from the file and may be absent or of another length; not checked here
-                for d, g in zip(docs, rec.get("labels") or [], strict=False):
-                    pool.labels[d.docid] = int(g)
+                labels = rec.get("labels")
+                if labels is not None:  # absent: an unjudged window; present: one grade per document
+                    if not isinstance(labels, list) or len(labels) != len(docs):
+                        raise ValueError(f"'labels' must list one grade per document ({len(docs)})")
+                    for d, g in zip(docs, labels, strict=True):
+                        pool.labels[d.docid] = int(g)
                 ranking = [str(d) for d in rec["ranking"]]
                 if sorted(ranking) != sorted(d.docid for d in docs):
                     raise ValueError("ranking")

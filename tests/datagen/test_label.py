@@ -12,7 +12,7 @@ from rl_rerank.datagen.examples import BuildSettings, PlannedItem, build_from_so
 from rl_rerank.datagen.label import LabelSettings, best_permutation, consensus_score, journal_path, label_items, ndcg_at
 from rl_rerank.datagen.sources import DataSource, load_pools, read_labelled
 from rl_rerank.engines import Generation
-from rl_rerank.errors import UserError
+from rl_rerank.errors import DataError, UserError
 from rl_rerank.paradigms import get_paradigm
 
 
@@ -135,6 +135,20 @@ def test_listwise_self_consistency_filter(tmp_path):
     pools = read_labelled(out2)
     assert [p.query.qid for p in pools.queries] == ["q1", "q2"]
     assert pools.queries[1].teacher_lists[0].ranking == ["d0", "d2", "d3", "d1"]
+    assert pools.queries[0].labels == {"d0": 0, "d1": 2, "d2": 0, "d3": 1}
+    # a window whose 'labels' do not give one grade per document is one line naming the file and line
+    lines = out2.read_text().splitlines()
+    for bad in ([0, 2, 0], [0, 2, 0, 1, 3], "0201"):
+        rec = json.loads(lines[1])
+        rec["labels"] = bad
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text(lines[0] + "\n" + json.dumps(rec) + "\n")
+        with pytest.raises(DataError, match=r"broken.jsonl:2: .*'labels' must list one grade per document \(4\)"):
+            read_labelled(broken)
+    rec = json.loads(lines[1])
+    del rec["labels"]  # an unjudged window: read, without labels
+    (tmp_path / "unjudged.jsonl").write_text(json.dumps(rec) + "\n")
+    assert read_labelled(tmp_path / "unjudged.jsonl").queries[0].labels == {}
 
 
 def test_resume_after_interruption_does_not_recompute(tmp_path):
