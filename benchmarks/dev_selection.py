@@ -74,6 +74,9 @@ def main(argv=None) -> int:
                     help="comma-separated BM25 weights w for z-score fusion: (1 - w) reranker + w BM25 (default 0.5)")
     ap.add_argument("--json", default=None, help="also write the table here")
     args = ap.parse_args(argv)
+    from rl_rerank.cli import quiet_third_party
+
+    quiet_third_party()  # the same quiet log as the CLI's
     from rl_rerank.eval.metrics import evaluate
     from rl_rerank.paradigms import get_paradigm
 

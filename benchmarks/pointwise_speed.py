@@ -83,6 +83,9 @@ def timed(engine, paradigm, chunks):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from rl_rerank.cli import quiet_third_party
+
+    quiet_third_party()  # the same quiet log as the CLI's
     import torch
 
     from rl_rerank.engines import make_engine

@@ -122,6 +122,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parse_args(argv)
+    from rl_rerank.cli import quiet_third_party
+
+    quiet_third_party()  # the same quiet log as the CLI's
     load_before = os.getloadavg()[0]
     results = bench_all(args)
     load_after = os.getloadavg()[0]
