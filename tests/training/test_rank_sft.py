@@ -148,7 +148,7 @@ def test_ranking_sft_runs_on_dl21_groups_and_logs_both_losses(tiny_model, tmp_pa
     out = run_sft(cfg, callbacks=[Record()])
     card = json.loads((out / "run_card.json").read_text())
     assert card["data"]["ranking_groups"] == 2
-    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()  # full FT recipe
     steps = [h for h in logs if "rank_loss" in h]
     assert len(steps) == 2
     # a group of 4 with one positive: ListNet starts near log(4) for a random model
