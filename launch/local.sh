@@ -21,7 +21,9 @@ setup() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   echo "[setup] installing into $venv (extra: $extra); takes a few minutes the first time" >&2
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  local pip=("$venv/bin/python" -m pip install --quiet --progress-bar off)
+  # --no-cache-dir: the wheels (vllm, torch, triton, the CUDA extras removed below) would stay as ~2 GB of
+  # pip cache beside the venv that already holds them.
+  local pip=("$venv/bin/python" -m pip install --quiet --progress-bar off --no-cache-dir)
   "${pip[@]}" -U pip
   # torch first and alone: asking for exactly 2.13.0 lets pip take a local CPU wheel (or the CPU index in
   # RL_RERANK_TORCH_INDEX) before anything else can pull a multi-GB CUDA build onto a CPU machine.
