@@ -79,6 +79,9 @@ def quiet_third_party() -> None:
     # bitsandbytes' CPU backend warns at import that it cannot fetch an optional kernel from the hub (no action:
     # the built-in kernel runs); it came first on every training run's log.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # vLLM's CPU build warns at import (through trl) that the installed triton has no CPU backend; it falls back
+    # by itself, and the line opened every CPU rl run's log.
+    logging.getLogger("vllm.triton_utils.importing").setLevel(logging.ERROR)
     if "DS_ACCELERATOR" not in os.environ:
         import torch
 

@@ -53,18 +53,20 @@ def test_debug_shows_the_traceback(monkeypatch):
         cli.main(["fake", "--debug"])
 
 
-def test_quiet_run_has_no_bitsandbytes_or_deepspeed_notices():
-    """A normal run's log starts with our output, not bitsandbytes' hub-kernel notice (printed at its import)."""
+def test_quiet_run_has_no_bitsandbytes_deepspeed_or_vllm_notices():
+    """A normal run's log starts with our output, not bitsandbytes' hub-kernel notice or vLLM's triton notice
+    (both printed at import)."""
     import subprocess
     import sys
 
     code = ("import logging; logging.basicConfig(); from rl_rerank.cli import quiet_third_party; "
-            "quiet_third_party(); import bitsandbytes, deepspeed; deepspeed.get_accelerator(); "
+            "quiet_third_party(); import bitsandbytes, deepspeed, vllm.triton_utils; deepspeed.get_accelerator(); "
             "print(logging.getLogger('bitsandbytes.backends.cpu.ops').getEffectiveLevel())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] == "40"  # logging.ERROR
     assert "kernels-community" not in proc.stderr
+    assert "Triton is installed" not in proc.stderr
     import torch
 
     if not torch.cuda.is_available():
