@@ -20,7 +20,8 @@ def make_training_folder(base, out, std=0.02):
                 p.normal_(0, std)
     peft.save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    (out / "config.yaml").write_text("stage: sft\nparadigm: pointwise\nlearning_rate: 0.0001\n")
+    (out / "config.yaml").write_text("stage: sft\nparadigm: pointwise\nlearning_rate: 0.0001\n"
+                                     "paradigm_args: {max_doc_tokens: 48, score_mode: expected}\n")
     (out / "run_card.json").write_text(json.dumps({"stage": "sft", "data": {"source": "beir-scifact", "rows": 42}}))
     (out / "checkpoint-1").mkdir()
     (out / "checkpoint-1" / "optimizer.pt").write_bytes(b"junk")

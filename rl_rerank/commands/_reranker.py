@@ -9,6 +9,7 @@ from rl_rerank.argtypes import any_int, at_least, non_negative_float, positive_i
 from rl_rerank.engines.factory import ENGINES
 from rl_rerank.paradigms import paradigm_names
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
+from rl_rerank.paradigms.pointwise import DEFAULT_SCORE_MODE, SCORE_MODES
 from rl_rerank.rerank.fusion import FUSION_METHODS
 from rl_rerank.rerank.options import RerankerOptions
 from rl_rerank.rerank.strategies import REASONING_TOKENS
@@ -46,12 +47,17 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--reasoning", action="store_true", help="the model reasons before answering")
     g.add_argument("--template", default=None, help="prompt template file (default: the paradigm's packaged one)")
     g.add_argument("--max-doc-tokens", type=positive_int, default=None,
-                   help=f"default: the adapter's recipe (paradigm_args), else {DEFAULT_MAX_DOC_TOKENS}")
+                   help=f"default: the recipe of the adapter or fine-tuned model (paradigm_args), else "
+                        f"{DEFAULT_MAX_DOC_TOKENS}")
     g.add_argument("--max-prompt-tokens", type=positive_int, default=None,
-                   help=f"default: the adapter's recipe (paradigm_args), else {DEFAULT_MAX_PROMPT_TOKENS}")
+                   help=f"default: the recipe of the adapter or fine-tuned model (paradigm_args), else "
+                        f"{DEFAULT_MAX_PROMPT_TOKENS}")
     g.add_argument("--reasoning-tokens", type=positive_int, default=None,
                    help=f"with --reasoning: room for the reasoning (default: the adapter's training "
                         f"max_completion_length when larger, else {REASONING_TOKENS})")
+    g.add_argument("--score-mode", choices=SCORE_MODES, default=None,
+                   help="pointwise: erank = s* x P(s*) of the most probable label, expected = sum_k k P(k) "
+                        f"(default: the recipe that trained the model or adapter, else {DEFAULT_SCORE_MODE})")
     g.add_argument("--top-k", type=positive_int, default=100, help="rerank the first-stage top-k (the rest stay below)")
     g.add_argument("--window", type=positive_int, default=20, help="listwise window")
     g.add_argument("--stride", type=positive_int, default=10, help="listwise stride")
@@ -89,7 +95,8 @@ def reranker_options(args: argparse.Namespace) -> RerankerOptions:
         gpu_memory_utilization=args.gpu_memory_utilization, max_num_seqs=args.max_num_seqs,
         engine_kwargs=engine_kwargs(args.engine_arg), paradigm=args.paradigm, reasoning=args.reasoning,
         template=args.template, max_doc_tokens=args.max_doc_tokens, max_prompt_tokens=args.max_prompt_tokens,
-        reasoning_tokens=args.reasoning_tokens, top_k=args.top_k, window=args.window, stride=args.stride,
+        reasoning_tokens=args.reasoning_tokens, score_mode=args.score_mode, top_k=args.top_k, window=args.window,
+        stride=args.stride,
         set_size=args.set_size, select_k=args.select_k, group_size=args.group_size, repeats=args.repeats,
         seed=args.seed, max_new_tokens=args.max_new_tokens, temperature=args.temperature, fusion=args.fusion,
         fusion_weight=args.fusion_weight, batch_queries=args.batch_queries, cache_dir=args.cache_dir,

@@ -33,7 +33,7 @@ def check_export_target(out: Path, overwrite: bool) -> None:
 def export(adapter: str | Path, out: str | Path, base: str | None = None, merge: bool = False,
            report: str | Path | None = None, overwrite: bool = False) -> dict:
     """Write OUT/ (adapter: weights as safetensors, config, tokenizer, README.md, recipe) and with merge
-    OUT/merged/ (full model in safetensors, tokenizer, README.md). Returns what was written.
+    OUT/merged/ (full model in safetensors, tokenizer, README.md, recipe). Returns what was written.
 
     OUT must be new or empty unless `overwrite`; then only the files export writes are replaced. Everything
     is staged in a temporary folder first, so a failure (out of disk, a crash) leaves OUT as it was."""
@@ -69,6 +69,8 @@ def export(adapter: str | Path, out: str | Path, base: str | None = None, merge:
             merged = model.merge_and_unload()
             merged.save_pretrained(mtmp, safe_serialization=True)
             tokenizer.save_pretrained(mtmp)
+            if recipe is not None:  # rerank/eval read the prompt budgets and scoring from it (rerank.options)
+                write_text(mtmp / "recipe.yaml", recipe)
             write_text(mtmp / "README.md", model_card(base, adapter, recipe, run_card, results, merged=True))
             written["merged"] = str(out / "merged")
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 GENERIC_REASONING = "I compare what the query asks for with what the document says and rate how much it helps."
 SCORE_MODES = ("erank", "expected")
+DEFAULT_SCORE_MODE = "erank"
+DEFAULT_MAX_SCORE = 10
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only (str.isdigit and \d accept "٧" and "７")
 
 
@@ -47,7 +49,8 @@ class Pointwise(Paradigm):
 
     def __init__(self, reasoning: bool = False, template: str | None = None,
                  max_doc_tokens: int = DEFAULT_MAX_DOC_TOKENS,
-                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = 10, score_mode: str = "erank"):
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS, max_score: int = DEFAULT_MAX_SCORE,
+                 score_mode: str = DEFAULT_SCORE_MODE):
         super().__init__(reasoning, template, max_doc_tokens, max_prompt_tokens)
         if not isinstance(max_score, int) or max_score < 1:
             raise ConfigError(f"pointwise max_score must be an integer >= 1, got {max_score!r}")

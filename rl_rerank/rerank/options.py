@@ -12,6 +12,7 @@ from typing import Any
 from rl_rerank.engines.factory import make_engine
 from rl_rerank.errors import UserError
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
+from rl_rerank.paradigms.pointwise import DEFAULT_MAX_SCORE, DEFAULT_SCORE_MODE
 from rl_rerank.paths import cache_dir
 from rl_rerank.rerank.cache import ResultCache, config_key, runtime_identity
 from rl_rerank.rerank.runner import RunOptions, cache_file
@@ -24,8 +25,9 @@ VLLM_ONLY = ("tensor_parallel_size", "gpu_memory_utilization", "max_num_seqs", "
 
 @dataclass(frozen=True)
 class RerankerOptions:
-    """Everything a reranking run is built from; defaults are the command line's. Budgets left None come from
-    the recipe that trained the adapter (with_recipe_budgets), else the paradigm defaults."""
+    """Everything a reranking run is built from; defaults are the command line's. Budgets and pointwise scoring
+    left None come from the recipe that trained the model or adapter (with_recipe_budgets), else the paradigm
+    defaults."""
 
     # model and engine
     model: str | None = None  # hub id or folder (None: the embedded model); openai: the served model name
@@ -48,6 +50,8 @@ class RerankerOptions:
     max_doc_tokens: int | None = None
     max_prompt_tokens: int | None = None
     reasoning_tokens: int | None = None
+    score_mode: str | None = None  # pointwise only: "erank" (s* x P(s*)) or "expected" (sum_k k P(k))
+    max_score: int | None = None  # pointwise only: the top of the 0..max_score label range (from the recipe)
     top_k: int = 100
     window: int = 20
     stride: int = 10
@@ -74,6 +78,8 @@ class RerankerOptions:
             if given:
                 flag = "--" + given[0].replace("_", "-")
                 raise UserError(f"{flag} is a vLLM option; use it with --engine vllm (the engine here is {name})")
+        if self.score_mode is not None and self.paradigm != "pointwise":
+            raise UserError(f"--score-mode is a pointwise option; --paradigm {self.paradigm} ranks by its own output")
         return self
 
 
@@ -126,12 +132,17 @@ def context_length(opts: RerankerOptions) -> int:
         + CONTEXT_MARGIN
 
 
-def trained_recipe(adapter: str | None) -> dict:
-    """The recipe that trained an adapter (its folder's config.yaml, written by `rl-rerank sft|rl`), or {}."""
-    if not adapter:
+def trained_recipe(adapter: str | None, model: str | None = None) -> dict:
+    """The recipe that trained the weights: the adapter folder's config.yaml (written by `rl-rerank sft|rl`) or
+    recipe.yaml (written by `rl-rerank export`), else, with no adapter, the model folder's (a fully fine-tuned
+    stage 1, or an exported merged model); {} when there is none. A model folder's file counts only if it names
+    a paradigm (other tools write a config.yaml too)."""
+    folder = adapter or model
+    if not folder:
         return {}
-    path = Path(adapter, "config.yaml")
-    if not path.is_file():
+    # config.yaml in a training output folder; recipe.yaml in what `rl-rerank export` wrote (adapter and merged/)
+    path = next((p for p in (Path(folder, "config.yaml"), Path(folder, "recipe.yaml")) if p.is_file()), None)
+    if path is None:
         return {}
     import yaml
 
@@ -139,21 +150,29 @@ def trained_recipe(adapter: str | None) -> dict:
         recipe = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
         return {}
-    return recipe if isinstance(recipe, dict) else {}
+    if not isinstance(recipe, dict) or (not adapter and "paradigm" not in recipe):
+        return {}
+    return recipe
 
 
 def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
-    """Prompt budgets left None come from the adapter's recipe (so rerank prompts are the prompts the model was
-    trained on), else the defaults; the reasoning budget is at least the training one. Idempotent."""
-    if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens):
+    """Prompt budgets and pointwise scoring left None come from the recipe that trained the adapter (or the fully
+    fine-tuned model), else the defaults, so rerank prompts and scores are the ones the model was trained and
+    chosen with; the reasoning budget is at least the training one. Idempotent."""
+    if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens, opts.score_mode,
+                    opts.max_score):
         return opts
-    recipe = trained_recipe(None if engine_name(opts) == "openai" else opts.adapter)
+    recipe = {} if engine_name(opts) == "openai" else trained_recipe(opts.adapter, opts.model)
     pargs = recipe.get("paradigm_args") or {}
     reasoning_tokens = opts.reasoning_tokens
     if reasoning_tokens is None:
         trained = (recipe.get("trl") or {}).get("max_completion_length") if recipe.get("reasoning") else None
         reasoning_tokens = max(REASONING_TOKENS, int(trained or 0))
-    return replace(opts, reasoning_tokens=reasoning_tokens,
+    # Scoring settings carry over only between the same paradigm (a listwise recipe has no score_mode).
+    same = recipe.get("paradigm", "pointwise") == opts.paradigm == "pointwise"
+    score_mode = opts.score_mode or (str(pargs.get("score_mode", DEFAULT_SCORE_MODE)) if same else DEFAULT_SCORE_MODE)
+    max_score = opts.max_score or (int(pargs.get("max_score", DEFAULT_MAX_SCORE)) if same else DEFAULT_MAX_SCORE)
+    return replace(opts, reasoning_tokens=reasoning_tokens, score_mode=score_mode, max_score=max_score,
                    max_doc_tokens=opts.max_doc_tokens if opts.max_doc_tokens is not None else
                    int(pargs.get("max_doc_tokens", DEFAULT_MAX_DOC_TOKENS)),
                    max_prompt_tokens=opts.max_prompt_tokens if opts.max_prompt_tokens is not None else
@@ -164,8 +183,9 @@ def build_paradigm(opts: RerankerOptions):
     from rl_rerank.paradigms import get_paradigm
 
     opts = with_recipe_budgets(opts)
+    scoring = {"score_mode": opts.score_mode, "max_score": opts.max_score} if opts.paradigm == "pointwise" else {}
     return get_paradigm(opts.paradigm, reasoning=opts.reasoning, template=opts.template,
-                        max_doc_tokens=opts.max_doc_tokens, max_prompt_tokens=opts.max_prompt_tokens)
+                        max_doc_tokens=opts.max_doc_tokens, max_prompt_tokens=opts.max_prompt_tokens, **scoring)
 
 
 def strategy_settings(opts: RerankerOptions) -> StrategySettings:

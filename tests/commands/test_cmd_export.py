@@ -43,6 +43,12 @@ def test_export_clean_folder_card_and_merged_model(tiny_model, dl20_dir, tmp_pat
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "recipe.yaml", "merged"} <= files
     assert not files & {"checkpoint-1", "training_args.bin", "run_card.json", "config.yaml"}
     assert (out / "merged" / "config.json").is_file() and list((out / "merged").glob("*.safetensors"))
+    # rerank/eval on the exported adapter or the merged model score the way the recipe trained it
+    from rl_rerank.rerank.options import RerankerOptions, build_paradigm
+
+    for opts in (RerankerOptions(model=str(tiny_model), adapter=str(out)), RerankerOptions(model=str(out / "merged"))):
+        paradigm = build_paradigm(opts)
+        assert (paradigm.score_mode, paradigm.max_doc_tokens) == ("expected", 48), opts
     card = (out / "README.md").read_text()
     assert f"base_model: {tiny_model}" in card and "learning_rate: 0.0001" in card
     assert "beir-scifact" in card and "| trec-dl-2020 | 54 | 0.4796 | 0.5123 |" in card
