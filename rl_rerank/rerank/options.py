@@ -159,8 +159,9 @@ def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
     """Prompt budgets and pointwise scoring left None come from the recipe that trained the adapter (or the fully
     fine-tuned model), else the defaults, so rerank prompts and scores are the ones the model was trained and
     chosen with; the reasoning budget is at least the training one. Idempotent."""
-    if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens, opts.score_mode,
-                    opts.max_score):
+    pointwise = opts.paradigm == "pointwise"  # only it takes score_mode / max_score (check() refuses them elsewhere)
+    scoring = (opts.score_mode, opts.max_score) if pointwise else ()
+    if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens, *scoring):
         return opts
     recipe = {} if engine_name(opts) == "openai" else trained_recipe(opts.adapter, opts.model)
     pargs = recipe.get("paradigm_args") or {}
@@ -168,10 +169,13 @@ def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
     if reasoning_tokens is None:
         trained = (recipe.get("trl") or {}).get("max_completion_length") if recipe.get("reasoning") else None
         reasoning_tokens = max(REASONING_TOKENS, int(trained or 0))
-    # Scoring settings carry over only between the same paradigm (a listwise recipe has no score_mode).
-    same = recipe.get("paradigm", "pointwise") == opts.paradigm == "pointwise"
-    score_mode = opts.score_mode or (str(pargs.get("score_mode", DEFAULT_SCORE_MODE)) if same else DEFAULT_SCORE_MODE)
-    max_score = opts.max_score or (int(pargs.get("max_score", DEFAULT_MAX_SCORE)) if same else DEFAULT_MAX_SCORE)
+    # Scoring settings carry over only from a pointwise recipe to a pointwise run (a listwise one has none).
+    score_mode = max_score = None
+    if pointwise:
+        same = recipe.get("paradigm", "pointwise") == "pointwise"
+        score_mode = opts.score_mode or (str(pargs.get("score_mode", DEFAULT_SCORE_MODE)) if same else
+                                         DEFAULT_SCORE_MODE)
+        max_score = opts.max_score or (int(pargs.get("max_score", DEFAULT_MAX_SCORE)) if same else DEFAULT_MAX_SCORE)
     return replace(opts, reasoning_tokens=reasoning_tokens, score_mode=score_mode, max_score=max_score,
                    max_doc_tokens=opts.max_doc_tokens if opts.max_doc_tokens is not None else
                    int(pargs.get("max_doc_tokens", DEFAULT_MAX_DOC_TOKENS)),

@@ -16,7 +16,14 @@ from rl_rerank.cli import main
 from rl_rerank.commands._reranker import add_reranker_arguments, reranker_options
 from rl_rerank.errors import UserError
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS
-from rl_rerank.rerank.options import RerankerOptions, build_paradigm, open_cache, strategy_settings, trained_recipe
+from rl_rerank.rerank.options import (
+    RerankerOptions,
+    build_paradigm,
+    open_cache,
+    strategy_settings,
+    trained_recipe,
+    with_recipe_budgets,
+)
 
 RECIPE = {"stage": "sft", "paradigm": "pointwise", "reasoning": False,
           "paradigm_args": {"max_score": 5, "max_doc_tokens": 64, "score_mode": "expected"}}
@@ -88,6 +95,17 @@ def test_what_does_not_carry_over(tmp_path):
     folder = folder_with(tmp_path, "served", "config.yaml", RECIPE)
     served = parse("--engine", "openai", "--model", "m", "--adapter", str(folder))
     assert build_paradigm(served).score_mode == "erank"
+
+
+@pytest.mark.parametrize("paradigm", ["pointwise", "listwise", "setwise", "groupwise"])
+def test_filled_options_pass_the_check_again_for_every_paradigm(paradigm):
+    """The engine re-checks the filled options: only pointwise may carry scoring settings, and filling is
+    idempotent (the paradigm's own defaults stay with it)."""
+    filled = with_recipe_budgets(parse("--paradigm", paradigm))
+    scoring = (filled.score_mode, filled.max_score)
+    assert scoring == (("erank", 10) if paradigm == "pointwise" else (None, None))
+    assert filled.check() is filled and with_recipe_budgets(filled) is filled
+    build_paradigm(filled)
 
 
 def test_score_mode_is_a_pointwise_option():
