@@ -12,7 +12,7 @@ from typing import Any
 from rl_rerank.engines.factory import make_engine
 from rl_rerank.errors import UserError
 from rl_rerank.paradigms.base import DEFAULT_MAX_DOC_TOKENS, DEFAULT_MAX_PROMPT_TOKENS
-from rl_rerank.paradigms.pointwise import DEFAULT_MAX_SCORE, DEFAULT_SCORE_MODE
+from rl_rerank.paradigms.pointwise import DEFAULT_MAX_SCORE, DEFAULT_SCORE_MODE, SCORE_MODES
 from rl_rerank.paths import cache_dir
 from rl_rerank.rerank.cache import ResultCache, config_key, runtime_identity
 from rl_rerank.rerank.runner import RunOptions, cache_file
@@ -132,16 +132,20 @@ def context_length(opts: RerankerOptions) -> int:
         + CONTEXT_MARGIN
 
 
-def trained_recipe(adapter: str | None, model: str | None = None) -> dict:
-    """The recipe that trained the weights: the adapter folder's config.yaml (written by `rl-rerank sft|rl`) or
-    recipe.yaml (written by `rl-rerank export`), else, with no adapter, the model folder's (a fully fine-tuned
-    stage 1, or an exported merged model); {} when there is none. A model folder's file counts only if it names
-    a paradigm (other tools write a config.yaml too)."""
+def recipe_file(adapter: str | None, model: str | None = None) -> Path | None:
+    """Where the recipe that trained the weights sits: the adapter folder's config.yaml (written by `rl-rerank
+    sft|rl`) or recipe.yaml (written by `rl-rerank export`), else, with no adapter, the model folder's (a fully
+    fine-tuned stage 1, or an exported merged model); None when there is none."""
     folder = adapter or model
     if not folder:
-        return {}
-    # config.yaml in a training output folder; recipe.yaml in what `rl-rerank export` wrote (adapter and merged/)
-    path = next((p for p in (Path(folder, "config.yaml"), Path(folder, "recipe.yaml")) if p.is_file()), None)
+        return None
+    return next((p for p in (Path(folder, "config.yaml"), Path(folder, "recipe.yaml")) if p.is_file()), None)
+
+
+def trained_recipe(adapter: str | None, model: str | None = None) -> dict:
+    """The recipe at recipe_file(), or {} when there is none or it does not parse. A model folder's file counts
+    only if it names a paradigm (other tools write a config.yaml too)."""
+    path = recipe_file(adapter, model)
     if path is None:
         return {}
     import yaml
@@ -158,13 +162,25 @@ def trained_recipe(adapter: str | None, model: str | None = None) -> dict:
 def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
     """Prompt budgets and pointwise scoring left None come from the recipe that trained the adapter (or the fully
     fine-tuned model), else the defaults, so rerank prompts and scores are the ones the model was trained and
-    chosen with; the reasoning budget is at least the training one. Idempotent."""
+    chosen with; the reasoning budget is at least the training one. Idempotent. A recipe value of the wrong kind
+    (a hand-edited file) is one line naming the file and the key."""
     pointwise = opts.paradigm == "pointwise"  # only it takes score_mode / max_score (check() refuses them elsewhere)
     scoring = (opts.score_mode, opts.max_score) if pointwise else ()
     if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens, *scoring):
         return opts
-    recipe = {} if engine_name(opts) == "openai" else trained_recipe(opts.adapter, opts.model)
+    adapter = None if engine_name(opts) == "openai" else opts.adapter
+    recipe = {} if engine_name(opts) == "openai" else trained_recipe(adapter, opts.model)
     pargs = recipe.get("paradigm_args") or {}
+
+    def count(given: int | None, key: str, default: int) -> int:
+        if given is not None:  # the command line's, already checked there
+            return given
+        value = pargs.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{recipe_file(adapter, opts.model)}: paradigm_args.{key} must be an integer >= 1, "
+                            f"got {value!r}")
+        return value
+
     reasoning_tokens = opts.reasoning_tokens
     if reasoning_tokens is None:
         trained = (recipe.get("trl") or {}).get("max_completion_length") if recipe.get("reasoning") else None
@@ -173,14 +189,15 @@ def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
     score_mode = max_score = None
     if pointwise:
         same = recipe.get("paradigm", "pointwise") == "pointwise"
-        score_mode = opts.score_mode or (str(pargs.get("score_mode", DEFAULT_SCORE_MODE)) if same else
-                                         DEFAULT_SCORE_MODE)
-        max_score = opts.max_score or (int(pargs.get("max_score", DEFAULT_MAX_SCORE)) if same else DEFAULT_MAX_SCORE)
+        score_mode = opts.score_mode or (pargs.get("score_mode", DEFAULT_SCORE_MODE) if same else DEFAULT_SCORE_MODE)
+        if score_mode not in SCORE_MODES:
+            raise UserError(f"{recipe_file(adapter, opts.model)}: paradigm_args.score_mode must be one of "
+                            f"{', '.join(SCORE_MODES)}, got {score_mode!r}")
+        max_score = count(opts.max_score, "max_score", DEFAULT_MAX_SCORE) if same else \
+            (opts.max_score or DEFAULT_MAX_SCORE)
     return replace(opts, reasoning_tokens=reasoning_tokens, score_mode=score_mode, max_score=max_score,
-                   max_doc_tokens=opts.max_doc_tokens if opts.max_doc_tokens is not None else
-                   int(pargs.get("max_doc_tokens", DEFAULT_MAX_DOC_TOKENS)),
-                   max_prompt_tokens=opts.max_prompt_tokens if opts.max_prompt_tokens is not None else
-                   int(pargs.get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)))
+                   max_doc_tokens=count(opts.max_doc_tokens, "max_doc_tokens", DEFAULT_MAX_DOC_TOKENS),
+                   max_prompt_tokens=count(opts.max_prompt_tokens, "max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS))
 
 
 def build_paradigm(opts: RerankerOptions):

@@ -108,6 +108,21 @@ def test_filled_options_pass_the_check_again_for_every_paradigm(paradigm):
     build_paradigm(filled)
 
 
+@pytest.mark.parametrize("key, value", [("score_mode", "mean"), ("max_score", "ten"), ("max_score", True),
+                                        ("max_doc_tokens", 0), ("max_prompt_tokens", -5)])
+@pytest.mark.parametrize("file", ["config.yaml", "recipe.yaml"])
+def test_a_bad_recipe_value_is_one_line_naming_file_and_key(tmp_path, dl20_dir, capsys, key, value, file):
+    """A hand-edited recipe: exit 2 before any model loads (the folder holds no weights), nothing written."""
+    folder = folder_with(tmp_path, "weights", file, {**RECIPE, "paradigm_args": {key: value}})
+    out = tmp_path / "run.trec"
+    code = main(["rerank", "--model", str(folder), "--input", str(dl20_dir / "bm25-top100.json"), "--output",
+                 str(out), "--engine", "transformers"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert str(folder / file) in err[0] and f"paradigm_args.{key}" in err[0]
+    assert not out.exists()
+
+
 def test_score_mode_is_a_pointwise_option():
     with pytest.raises(UserError, match="--score-mode is a pointwise option"):
         parse("--paradigm", "listwise", "--score-mode", "expected")
