@@ -168,8 +168,9 @@ def with_recipe_budgets(opts: RerankerOptions) -> RerankerOptions:
     scoring = (opts.score_mode, opts.max_score) if pointwise else ()
     if None not in (opts.max_doc_tokens, opts.max_prompt_tokens, opts.reasoning_tokens, *scoring):
         return opts
-    adapter = None if engine_name(opts) == "openai" else opts.adapter
-    recipe = {} if engine_name(opts) == "openai" else trained_recipe(adapter, opts.model)
+    served = engine_name(opts) == "openai"  # model and adapter are served names there, not folders
+    adapter = None if served else opts.adapter
+    recipe = {} if served else trained_recipe(adapter, opts.model)
     pargs = recipe.get("paradigm_args") or {}
 
     def count(given: int | None, key: str, default: int) -> int:
