@@ -6,16 +6,18 @@ separate grades, or did it learn the label prior?). Example, TREC DL 2021's dev 
 
     python benchmarks/dev_selection.py --source ../shared/data/trec-dl-2021 --adapter base \
         --adapter runs/smollm2-dl/sft --adapter runs/smollm2-dl/grpo --json dev.json
+
+`--json` also keeps every dev query's nDCG@10 (alone and fused), which `benchmarks/dev_compare.py` pools over
+the seeds of a setting: one run per setting on 11 queries cannot choose (training order alone moved the
+smollm2-dl stage 1 by 0.036 on them).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 
 def dev_set(source: str, dev_fraction: float, split_seed: int, top_k: int):
@@ -29,6 +31,12 @@ def dev_set(source: str, dev_fraction: float, split_seed: int, top_k: int):
     s.qrels = {q: v for q, v in s.qrels.items() if q in keep}
     s.first_stage = {q: v for q, v in s.first_stage.items() if q in keep}
     return s
+
+
+def per_query_ndcg(run, qrels) -> dict[str, float]:
+    from rl_rerank.eval.significance import per_query
+
+    return per_query(run, qrels, "nDCG@10")
 
 
 def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: int, engine_name: str,
@@ -54,8 +62,11 @@ def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: in
         for d in top:
             if d in s.qrels.get(q, {}):
                 by_grade.setdefault(int(s.qrels[q][d]), []).append(docs[d])
+    per_query = {"alone": per_query_ndcg(run, s.qrels),
+                 **{f"fused {w}": per_query_ndcg(f, s.qrels) for w, f in fused.items()}}
     return {"nDCG@10": evaluate(run, s.qrels, ["nDCG@10"])["nDCG@10"],
             "fused": {w: evaluate(f, s.qrels, ["nDCG@10"])["nDCG@10"] for w, f in fused.items()},
+            "per_query": per_query,  # nDCG@10 of every dev query: benchmarks/dev_compare.py pools seeds from it
             "per_grade": {g: round(statistics.mean(v), 3) for g, v in sorted(by_grade.items())},
             "docs_per_s": round(sum(len(v) for v in run.values()) / seconds, 2)}
 
@@ -77,6 +88,7 @@ def main(argv=None) -> int:
     from rl_rerank.cli import quiet_third_party
 
     quiet_third_party()  # the same quiet log as the CLI's
+    from rl_rerank.data.atomic import write_json
     from rl_rerank.eval.metrics import evaluate
     from rl_rerank.paradigms import get_paradigm
 
@@ -99,7 +111,7 @@ def main(argv=None) -> int:
         cells.append([name, f"{r['nDCG@10']:.4f}", *fused, grades, r.get("docs_per_s", "-")])
     print(markdown_table(head, cells), end="")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_json(args.json, rows, indent=1)  # atomic: a killed run never leaves half a table
     return 0
 
 

@@ -99,6 +99,40 @@ def compare_values(a: Mapping[str, float], b: Mapping[str, float], qids: Sequenc
             "losses": int(np.count_nonzero(diffs < -TIE))}
 
 
+def seed_mean(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """{qid: mean over runs} for per-query values of one setting trained with several seeds.
+
+    Every run must cover the same queries: a query missing from one seed would silently average fewer values.
+    """
+    if not runs:
+        raise ValueError("seed_mean needs at least one run")
+    keys = set(runs[0])
+    for i, r in enumerate(runs[1:], start=2):
+        if set(r) != keys:
+            missing = sorted(keys ^ set(r))[:3]
+            raise ValueError(f"run {i} does not cover the same queries as run 1 (differs on {missing})")
+    return {q: float(np.mean([r[q] for r in runs])) for q in sorted(keys)}
+
+
+def compare_settings(a_runs: Sequence[Mapping[str, float]], b_runs: Sequence[Mapping[str, float]],
+                     measure: str = "", seed: int = 0) -> dict:
+    """Paired comparison of two training settings, each given as per-query values of one or more seeds.
+
+    Training order alone moves a small dev set's mean by as much as the settings differ, so each setting's
+    per-query value is first averaged over its seeds (that shrinks the training-noise part of each query's
+    value), and the paired tests then run over the queries as in `compare_values`. Adds `seeds_a`/`seeds_b`
+    and each seed's mean (`seed_means_a`/`seed_means_b`) so the spread between seeds stays visible.
+    """
+    a, b = seed_mean(a_runs), seed_mean(b_runs)
+    if set(a) != set(b):
+        raise ValueError("the two settings were scored on different queries")
+    result = compare_values(a, b, sorted(a), measure=measure, seed=seed)
+    result.update(seeds_a=len(a_runs), seeds_b=len(b_runs),
+                  seed_means_a=[float(np.mean(list(r.values()))) for r in a_runs],
+                  seed_means_b=[float(np.mean(list(r.values()))) for r in b_runs])
+    return result
+
+
 def per_query(run: Run, qrels: Qrels, measure: str = "nDCG@10", rel_threshold: int | None = None) -> dict[str, float]:
     """{qid: value} for every judged query (0.0 where the run has none), through ir_measures."""
     from rl_rerank.eval.metrics import evaluate

@@ -9,7 +9,15 @@ import pytest
 
 from rl_rerank.data import read_qrels, read_requests, run_from_requests
 from rl_rerank.eval.metrics import evaluate
-from rl_rerank.eval.significance import compare, compare_values, paired_t, randomization_p, sentence
+from rl_rerank.eval.significance import (
+    compare,
+    compare_settings,
+    compare_values,
+    paired_t,
+    randomization_p,
+    seed_mean,
+    sentence,
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +112,28 @@ def test_constant_difference():
     r = paired_t([0.1, 0.1, 0.1])
     assert r["p"] == 0.0 and r["ci_low"] == pytest.approx(0.1)
     assert paired_t([0.3])["p"] == 1.0 and math.isnan(paired_t([0.3])["ci_low"])
+
+
+def test_settings_are_compared_on_seed_averaged_queries():
+    # setting A: two seeds that disagree per query, but whose average is 0.1 above B's on every query
+    a1 = {"q1": 0.6, "q2": 0.2, "q3": 0.9}
+    a2 = {"q1": 0.4, "q2": 0.6, "q3": 0.5}
+    b = {"q1": 0.4, "q2": 0.3, "q3": 0.6}
+    assert seed_mean([a1, a2]) == pytest.approx({"q1": 0.5, "q2": 0.4, "q3": 0.7})
+    r = compare_settings([a1, a2], [b], measure="nDCG@10")
+    assert (r["n"], r["seeds_a"], r["seeds_b"]) == (3, 2, 1)
+    assert r["diff"] == pytest.approx(0.1) and (r["wins"], r["ties"], r["losses"]) == (3, 0, 0)
+    assert r["p_rand"] == 2 / 2 ** 3  # all three differences equal: only all-+ and all-- reach |sum|
+    assert r["seed_means_a"] == pytest.approx([1.7 / 3, 0.5])
+    # one seed alone tells a different story: a2 loses q3 and ties q1
+    alone = compare_settings([a2], [b])
+    assert (alone["wins"], alone["ties"], alone["losses"]) == (1, 1, 1)
+
+
+def test_settings_must_cover_the_same_queries():
+    with pytest.raises(ValueError, match=r"run 2 does not cover the same queries as run 1 \(differs on \['q2'\]\)"):
+        seed_mean([{"q1": 0.5, "q2": 0.1}, {"q1": 0.4}])
+    with pytest.raises(ValueError, match="different queries"):
+        compare_settings([{"q1": 0.5}], [{"q2": 0.5}])
+    with pytest.raises(ValueError, match="at least one run"):
+        seed_mean([])
