@@ -48,6 +48,16 @@ def seed_values(path: str, system: str | None, score: str) -> dict[str, float]:
     return {str(q): float(v) for q, v in values.items()}
 
 
+def check_distinct(paths: list[str]) -> None:
+    """A seed's JSON listed twice would count as two seeds (or compare a seed with itself): refuse it."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            raise InputError(f"{p}: listed twice (also as {seen[key]}); each JSON is one seed of one setting")
+        seen[key] = p
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--a", nargs="+", required=True, metavar="JSON", help="setting A: one dev JSON per seed")
@@ -59,6 +69,7 @@ def main(argv=None) -> int:
     from rl_rerank.tables import markdown_table
 
     try:
+        check_distinct(args.a + args.b)
         a = [seed_values(p, args.system, args.score) for p in args.a]
         b = [seed_values(p, args.system, args.score) for p in args.b]
         r = compare_settings(a, b, measure="nDCG@10")

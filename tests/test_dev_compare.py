@@ -60,5 +60,15 @@ def test_every_bad_json_is_one_line_naming_the_file(dev_compare, tmp_path, capsy
 def test_seeds_on_different_queries_are_refused(dev_compare, tmp_path, capsys):
     a1 = seed_json(tmp_path / "a1.json", {"q1": 0.5, "q2": 0.5})
     a2 = seed_json(tmp_path / "a2.json", {"q1": 0.5})
-    assert dev_compare.main(["--a", a1, a2, "--b", a1]) == 2
+    b = seed_json(tmp_path / "b.json", {"q1": 0.5, "q2": 0.5})
+    assert dev_compare.main(["--a", a1, a2, "--b", b]) == 2
     assert "run 2 does not cover the same queries as run 1" in capsys.readouterr().err
+
+
+def test_a_json_listed_twice_is_refused(dev_compare, tmp_path, capsys):
+    a1 = seed_json(tmp_path / "a1.json", {"q1": 0.5})
+    b = seed_json(tmp_path / "b.json", {"q1": 0.4})
+    for argv in (["--a", a1, a1, "--b", b], ["--a", a1, "--b", str(tmp_path / "." / "a1.json")]):
+        assert dev_compare.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "listed twice (also as " in err and "\n" not in err
