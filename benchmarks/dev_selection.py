@@ -33,16 +33,11 @@ def dev_set(source: str, dev_fraction: float, split_seed: int, top_k: int):
     return s
 
 
-def per_query_ndcg(run, qrels) -> dict[str, float]:
-    from rl_rerank.eval.significance import per_query
-
-    return per_query(run, qrels, "nDCG@10")
-
-
 def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: int, engine_name: str,
                   weights: tuple[float, ...] = (0.5,)) -> dict:
     from rl_rerank.engines.factory import make_engine
     from rl_rerank.eval.metrics import evaluate
+    from rl_rerank.eval.significance import per_query
     from rl_rerank.rerank.fusion import fuse_top_k
     from rl_rerank.rerank.runner import RunOptions, rerank_requests
     from rl_rerank.rerank.strategies import StrategySettings
@@ -62,11 +57,11 @@ def score_adapter(model: str | None, adapter: str | None, s, paradigm, top_k: in
         for d in top:
             if d in s.qrels.get(q, {}):
                 by_grade.setdefault(int(s.qrels[q][d]), []).append(docs[d])
-    per_query = {"alone": per_query_ndcg(run, s.qrels),
-                 **{f"fused {w}": per_query_ndcg(f, s.qrels) for w, f in fused.items()}}
+    by_query = {"alone": per_query(run, s.qrels),
+                **{f"fused {w}": per_query(f, s.qrels) for w, f in fused.items()}}
     return {"nDCG@10": evaluate(run, s.qrels, ["nDCG@10"])["nDCG@10"],
             "fused": {w: evaluate(f, s.qrels, ["nDCG@10"])["nDCG@10"] for w, f in fused.items()},
-            "per_query": per_query,  # nDCG@10 of every dev query: benchmarks/dev_compare.py pools seeds from it
+            "per_query": by_query,  # nDCG@10 of every dev query: benchmarks/dev_compare.py pools seeds from it
             "per_grade": {g: round(statistics.mean(v), 3) for g, v in sorted(by_grade.items())},
             "docs_per_s": round(sum(len(v) for v in run.values()) / seconds, 2)}
 
